@@ -1,0 +1,1081 @@
+//! One ActiveMQ broker process (a JVM run by `bin/activemq`) with a `<replicatedLevelDB>` store:
+//! its ZooKeeper client, the `ZooKeeperGroup` member tracking, the `MasterElector`, and the broker
+//! lifecycle around them (model/activemq.md §1.1–1.7).
+//!
+//! A slave's `BrokerService.start()` blocks in the store's locker, so it opens no client port.
+//! A master opens its ports only after its store started (and, with a remote `sync`, after
+//! `replicas/2` slaves caught up). A demotion is a broker restart inside the JVM: a new
+//! `BrokerService`, a new ZooKeeper session and a new member id.
+
+use crate::elector::{self, eid_of_node_name, Member, NodeState};
+use crate::io::{
+    Addr, ConnId, DemoteReason, Effect, HostId, Input, Message, Observation, Record, TimerId,
+};
+use crate::rng::Rng;
+use crate::time::Time;
+use crate::zk::client::{ClientTimer, ZkClient, ZkEvent};
+use crate::zk::proto::{CreateMode, Op, OpResult, WatchKind, ZkError};
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// `<replicatedLevelDB sync="...">`: when a store write counts as done (model/activemq.md §2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum SyncMode {
+    LocalMem,
+    LocalDisk,
+    RemoteMem,
+    RemoteDisk,
+    QuorumMem,
+    QuorumDisk,
+}
+
+impl SyncMode {
+    pub const ALL: [SyncMode; 6] = [
+        SyncMode::LocalMem,
+        SyncMode::LocalDisk,
+        SyncMode::RemoteMem,
+        SyncMode::RemoteDisk,
+        SyncMode::QuorumMem,
+        SyncMode::QuorumDisk,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SyncMode::LocalMem => "local_mem",
+            SyncMode::LocalDisk => "local_disk",
+            SyncMode::RemoteMem => "remote_mem",
+            SyncMode::RemoteDisk => "remote_disk",
+            SyncMode::QuorumMem => "quorum_mem",
+            SyncMode::QuorumDisk => "quorum_disk",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SyncMode> {
+        SyncMode::ALL.into_iter().find(|m| m.name() == text)
+    }
+
+    /// A remote part makes a new master wait for `replicas/2` caught-up slaves before serving.
+    pub fn has_remote(self) -> bool {
+        !matches!(self, SyncMode::LocalMem | SyncMode::LocalDisk)
+    }
+}
+
+impl fmt::Display for SyncMode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerConfig {
+    /// The process name in the topology (`mq1`).
+    pub name: String,
+    /// `brokerName`: the replication set's id in ZooKeeper.
+    pub broker_name: String,
+    /// `hostname` of `<replicatedLevelDB>`: published in the member's `address`.
+    pub hostname: String,
+    /// `zkAddress`, in configuration order.
+    pub zk_hosts: Vec<Addr>,
+    pub zk_path: String,
+    pub zk_session_timeout_ms: u64,
+    pub replicas: u32,
+    pub weight: i32,
+    pub sync: SyncMode,
+    /// The port of `bind` (the replication server of a master).
+    pub bind_port: u16,
+    pub openwire_port: u16,
+    pub stomp_port: u16,
+    /// Host names the broker can resolve (its `/etc/hosts`).
+    pub resolver: BTreeMap<String, HostId>,
+    /// From process start to the store's `init()` (JVM and Spring context start).
+    pub startup_ms: u64,
+    /// From `broker.stop()` to the new `BrokerService` starting (`bin/activemq` restart loop).
+    pub restart_delay_ms: u64,
+    /// LevelDB recovery of the master store before it binds.
+    pub recovery_ms: u64,
+    /// A slave retries its replication session after this long (`restart_slave_connections`).
+    pub slave_retry_ms: u64,
+}
+
+/// Timers of a broker process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum BrokerTimer {
+    ZkClient {
+        generation: u32,
+        kind: ClientTimer,
+    },
+    /// The process finished booting: start the first `BrokerService`.
+    Startup,
+    /// The in-JVM restart after a demotion.
+    Restart {
+        instance: u32,
+    },
+    /// LevelDB recovery of a new master finished.
+    MasterRecovered {
+        instance: u32,
+    },
+    SlaveRetry {
+        instance: u32,
+    },
+}
+
+/// Replicated LevelDB master ↔ slave, reduced for now to attach and caught-up (§2.2).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum ReplMsg {
+    Login { node_id: String },
+    SyncResponse { wal_append_position: u64 },
+    WalAck { position: u64 },
+}
+
+/// What a broker keeps on disk besides its log.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum BrokerRecord {
+    /// `nodeid.txt`.
+    NodeId(String),
+    /// The append position of the local log after a write.
+    WalAppendPosition(u64),
+}
+
+/// What an outstanding ZooKeeper request was for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum ZkOp {
+    CreateParent,
+    Join,
+    Update,
+    GetChildren,
+    GetData { name: String },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum MasterPhase {
+    Recovering,
+    /// `wal_sync_to`: waiting for `replicas/2` slaves to catch up.
+    WaitingForSlaves,
+    Serving,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MasterStore {
+    phase: MasterPhase,
+    /// Replication sessions by connection; `Some(node_id)` after login.
+    sessions: BTreeMap<ConnId, SlaveSession>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SlaveSession {
+    node_id: Option<String>,
+    caught_up: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SlaveStore {
+    target: String,
+    conn: Option<ConnId>,
+    caught_up: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Store {
+    Idle,
+    Master(MasterStore),
+    Slave(SlaveStore),
+}
+
+/// One `BrokerService` with its `ElectingLevelDBStore`: everything a restart throws away.
+#[derive(Debug, Clone)]
+struct Instance {
+    number: u32,
+    zk: ZkClient,
+    zk_ops: BTreeMap<u64, ZkOp>,
+    /// Member znodes by node name (`00000000007`); `None` until their data is read.
+    members: BTreeMap<String, Option<NodeState>>,
+    my_name: Option<String>,
+    joining: bool,
+    published: Option<NodeState>,
+    /// The head's in-memory choice.
+    elected: Option<String>,
+    position: i64,
+    address: Option<String>,
+    connected_address: Option<String>,
+    updating_store: bool,
+    store: Store,
+    serving: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Broker {
+    config: BrokerConfig,
+    rng: Rng,
+    node_id: String,
+    wal_append_position: u64,
+    instances_started: u32,
+    instance: Option<Instance>,
+    next_conn: u64,
+}
+
+impl Broker {
+    /// A broker process starting from its disk.
+    pub fn start(config: BrokerConfig, rng_seed: (u64, u64), disk: &[Record]) -> Broker {
+        let mut rng = Rng::new(rng_seed.0, rng_seed.1);
+        let mut node_id = None;
+        let mut wal_append_position = 0;
+        for record in disk {
+            match record {
+                Record::Broker(BrokerRecord::NodeId(id)) => node_id = Some(id.clone()),
+                Record::Broker(BrokerRecord::WalAppendPosition(p)) => wal_append_position = *p,
+                other => panic!("foreign record on a broker disk: {other:?}"),
+            }
+        }
+        let node_id =
+            node_id.unwrap_or_else(|| format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64()));
+        Broker {
+            config,
+            rng,
+            node_id,
+            wal_append_position,
+            instances_started: 0,
+            instance: None,
+            next_conn: 0,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.config.name
+    }
+
+    pub fn is_serving(&self) -> bool {
+        self.instance.as_ref().is_some_and(|i| i.serving)
+    }
+
+    pub fn my_eid(&self) -> Option<String> {
+        self.instance
+            .as_ref()?
+            .my_name
+            .as_deref()
+            .and_then(eid_of_node_name)
+    }
+
+    pub fn on_start(&mut self, now: Time, fx: &mut Vec<Effect>) {
+        fx.push(Effect::Append {
+            record: Record::Broker(BrokerRecord::NodeId(self.node_id.clone())),
+        });
+        fx.push(Effect::Sync { token: 0 });
+        let at = now.add_ms(self.config.startup_ms);
+        fx.push(Effect::SetTimer {
+            timer: TimerId::Broker(BrokerTimer::Startup),
+            at,
+        });
+    }
+
+    fn new_conn(&mut self) -> ConnId {
+        self.next_conn += 1;
+        assert!(
+            self.next_conn < 1 << 32,
+            "broker conn ids overflow into zk client space"
+        );
+        ConnId::Out(self.next_conn)
+    }
+
+    /// `BrokerService.start()` → `ElectingLevelDBStore.init()`: a new ZooKeeper session.
+    fn start_instance(&mut self, now: Time, fx: &mut Vec<Effect>) {
+        assert!(self.instance.is_none());
+        self.instances_started += 1;
+        let number = self.instances_started;
+        fx.push(Effect::Observe {
+            observation: Observation::BrokerStarted { instance: number },
+        });
+        let zk = ZkClient::new(
+            now,
+            number,
+            self.config.zk_hosts.clone(),
+            self.config.zk_session_timeout_ms,
+            &mut self.rng,
+            fx,
+        );
+        self.instance = Some(Instance {
+            number,
+            zk,
+            zk_ops: BTreeMap::new(),
+            members: BTreeMap::new(),
+            my_name: None,
+            joining: false,
+            published: None,
+            elected: None,
+            position: self.wal_append_position as i64,
+            address: None,
+            connected_address: None,
+            updating_store: false,
+            store: Store::Idle,
+            serving: false,
+        });
+    }
+
+    pub fn on_input(&mut self, now: Time, input: Input, fx: &mut Vec<Effect>) {
+        match input {
+            Input::Timer {
+                timer: TimerId::Broker(t),
+            } => self.on_timer(now, t, fx),
+            Input::Timer { timer } => panic!("foreign timer {timer:?}"),
+            Input::Connected { conn } => self.on_connected(now, conn, fx),
+            Input::ConnectFailed { conn, .. } | Input::Closed { conn, .. } => {
+                self.on_conn_lost(now, conn, fx)
+            }
+            Input::Accepted { conn, port } => self.on_accepted(conn, port, fx),
+            Input::Received { conn, message } => self.on_message(now, conn, message, fx),
+            Input::ListenFailed { port } => {
+                assert_eq!(port, self.config.bind_port, "only the bind port can clash");
+                self.demote(now, DemoteReason::BindFailed, fx);
+            }
+            Input::Synced { .. } => {}
+        }
+        self.invariants();
+    }
+
+    fn on_timer(&mut self, now: Time, t: BrokerTimer, fx: &mut Vec<Effect>) {
+        match t {
+            BrokerTimer::Startup => self.start_instance(now, fx),
+            BrokerTimer::Restart { instance } => {
+                if self.instance.is_none() && instance == self.instances_started {
+                    self.start_instance(now, fx);
+                }
+            }
+            BrokerTimer::ZkClient { generation, kind } => {
+                let Some(inst) = self.instance.as_mut() else {
+                    return;
+                };
+                if !inst.zk.owns_timer(generation) {
+                    return;
+                }
+                let mut events = Vec::new();
+                inst.zk.on_timer(now, kind, &mut self.rng, fx, &mut events);
+                self.on_zk_events(now, events, fx);
+            }
+            BrokerTimer::MasterRecovered { instance } => {
+                self.on_master_recovered(now, instance, fx)
+            }
+            BrokerTimer::SlaveRetry { instance } => {
+                let Some(inst) = self.instance.as_ref() else {
+                    return;
+                };
+                if inst.number != instance {
+                    return;
+                }
+                if let Store::Slave(slave) = &inst.store {
+                    if slave.conn.is_none() {
+                        let target = slave.target.clone();
+                        self.connect_slave(now, target, fx);
+                    }
+                }
+            }
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // ZooKeeper group (`ZooKeeperGroup`, `ZooKeeperTreeTracker`, `ClusteredSingleton`).
+
+    fn zk_request(&mut self, now: Time, op: Op, purpose: ZkOp, fx: &mut Vec<Effect>) {
+        let inst = self.instance.as_mut().expect("an instance");
+        let mut events = Vec::new();
+        let xid = inst.zk.request(now, op, fx, &mut events);
+        inst.zk_ops.insert(xid, purpose);
+        // A request while disconnected fails at once; nothing else to do with it.
+        for event in events {
+            if let ZkEvent::Reply { xid, .. } = event {
+                inst.zk_ops.remove(&xid);
+            }
+        }
+    }
+
+    fn on_zk_events(&mut self, now: Time, events: Vec<ZkEvent>, fx: &mut Vec<Effect>) {
+        for event in events {
+            if self.instance.is_none() {
+                return;
+            }
+            self.on_zk_event(now, event, fx);
+        }
+    }
+
+    fn on_zk_event(&mut self, now: Time, event: ZkEvent, fx: &mut Vec<Effect>) {
+        match event {
+            ZkEvent::SyncConnected { session } => {
+                fx.push(Effect::Observe {
+                    observation: Observation::BrokerSessionConnected { session },
+                });
+                self.on_group_connected(now, fx);
+            }
+            ZkEvent::Disconnected => {
+                let inst = self.instance.as_mut().expect("checked");
+                let session = inst.zk.session().expect("was connected");
+                fx.push(Effect::Observe {
+                    observation: Observation::BrokerSessionDisconnected { session },
+                });
+                // `ZooKeeperGroup.onDisconnected`: members = {}.
+                inst.members.clear();
+                inst.zk_ops.clear();
+                self.changed(now, fx);
+            }
+            ZkEvent::Expired => {
+                let inst = self.instance.as_mut().expect("checked");
+                if let Some(session) = inst.zk.session() {
+                    fx.push(Effect::Observe {
+                        observation: Observation::BrokerSessionExpired { session },
+                    });
+                }
+                // `ZKClient`: `_zk = null; tryConnect()` — a new session; the node rejoins with a
+                // new, larger eid because its old znode is gone.
+                let generation = inst.zk.generation() + 1000;
+                inst.zk = ZkClient::new(
+                    now,
+                    generation,
+                    self.config.zk_hosts.clone(),
+                    self.config.zk_session_timeout_ms,
+                    &mut self.rng,
+                    fx,
+                );
+                inst.my_name = None;
+                inst.joining = false;
+                inst.published = None;
+            }
+            ZkEvent::Reply { xid, result } => self.on_zk_reply(now, xid, result, fx),
+            ZkEvent::Watch { kind, path } => self.on_watch(now, kind, path, fx),
+        }
+    }
+
+    fn on_group_connected(&mut self, now: Time, fx: &mut Vec<Effect>) {
+        let zk_path = self.config.zk_path.clone();
+        // `ZooKeeperGroupFactory.create`: the group path is created with its parents.
+        let mut prefix = String::new();
+        for part in zk_path.split('/').filter(|p| !p.is_empty()) {
+            prefix.push('/');
+            prefix.push_str(part);
+            let op = Op::Create {
+                path: prefix.clone(),
+                data: String::new(),
+                mode: CreateMode::Persistent,
+            };
+            self.zk_request(now, op, ZkOp::CreateParent, fx);
+        }
+        // The tree tracker is rebuilt on every connect (AMQ-5082).
+        let op = Op::GetChildren {
+            path: zk_path.clone(),
+            watch: true,
+        };
+        self.zk_request(now, op, ZkOp::GetChildren, fx);
+        let inst = self.instance.as_ref().expect("checked");
+        match inst.my_name.clone() {
+            None => self.join(now, fx),
+            // `ClusteredSingleton.onConnected` → `join(last state)`: update the same eid.
+            Some(name) => {
+                let state = self.current_state();
+                let path = format!("{zk_path}/{name}");
+                let op = Op::SetData {
+                    path,
+                    data: state.to_json(),
+                    version: None,
+                };
+                self.zk_request(now, op, ZkOp::Update, fx);
+                self.instance.as_mut().expect("checked").published = Some(state);
+            }
+        }
+        self.changed(now, fx);
+    }
+
+    fn join(&mut self, now: Time, fx: &mut Vec<Effect>) {
+        let state = self.current_state();
+        let path = format!("{}/0", self.config.zk_path);
+        let op = Op::Create {
+            path,
+            data: state.to_json(),
+            mode: CreateMode::EphemeralSequential,
+        };
+        self.zk_request(now, op, ZkOp::Join, fx);
+        let inst = self.instance.as_mut().expect("checked");
+        inst.joining = true;
+        inst.published = Some(state);
+    }
+
+    fn on_zk_reply(
+        &mut self,
+        now: Time,
+        xid: u64,
+        result: Result<OpResult, ZkError>,
+        fx: &mut Vec<Effect>,
+    ) {
+        let inst = self.instance.as_mut().expect("checked");
+        let Some(purpose) = inst.zk_ops.remove(&xid) else {
+            return;
+        };
+        match (purpose, result) {
+            (ZkOp::CreateParent, _) => {}
+            (ZkOp::Join, Ok(OpResult::Created { path })) => {
+                let name = path.rsplit('/').next().expect("a path").to_string();
+                let eid = eid_of_node_name(&name).expect("a member name");
+                let session = inst.zk.session().expect("connected");
+                inst.my_name = Some(name);
+                inst.joining = false;
+                fx.push(Effect::Observe {
+                    observation: Observation::BrokerJoined { eid, session },
+                });
+                self.changed(now, fx);
+            }
+            (ZkOp::Join, _) => {
+                inst.joining = false;
+            }
+            (ZkOp::Update, Err(ZkError::NoNode)) => {
+                // The old znode is gone (its session expired): re-join with a new eid.
+                inst.my_name = None;
+                self.join(now, fx);
+            }
+            (ZkOp::Update, _) => {}
+            (ZkOp::GetChildren, Ok(OpResult::Children { names })) => {
+                let names: Vec<String> = names
+                    .into_iter()
+                    .filter(|n| eid_of_node_name(n).is_some())
+                    .collect();
+                inst.members.retain(|name, _| names.contains(name));
+                let new: Vec<String> = names
+                    .into_iter()
+                    .filter(|n| !inst.members.contains_key(n))
+                    .collect();
+                for name in &new {
+                    inst.members.insert(name.clone(), None);
+                }
+                for name in new {
+                    let path = format!("{}/{name}", self.config.zk_path);
+                    self.zk_request(
+                        now,
+                        Op::GetData { path, watch: true },
+                        ZkOp::GetData { name },
+                        fx,
+                    );
+                }
+                self.changed(now, fx);
+            }
+            (ZkOp::GetChildren, _) => {}
+            (ZkOp::GetData { name }, Ok(OpResult::Data { data, .. })) => {
+                if let Some(slot) = inst.members.get_mut(&name) {
+                    *slot = NodeState::from_json(&data);
+                }
+                self.changed(now, fx);
+            }
+            (ZkOp::GetData { name }, Err(ZkError::NoNode)) => {
+                inst.members.remove(&name);
+                self.changed(now, fx);
+            }
+            (ZkOp::GetData { .. }, _) => {}
+        }
+    }
+
+    fn on_watch(&mut self, now: Time, kind: WatchKind, path: String, fx: &mut Vec<Effect>) {
+        let zk_path = self.config.zk_path.clone();
+        match kind {
+            WatchKind::NodeChildrenChanged if path == zk_path => {
+                self.zk_request(
+                    now,
+                    Op::GetChildren { path, watch: true },
+                    ZkOp::GetChildren,
+                    fx,
+                );
+            }
+            WatchKind::NodeDataChanged | WatchKind::NodeCreated => {
+                let Some(name) = path
+                    .strip_prefix(&format!("{zk_path}/"))
+                    .map(str::to_string)
+                else {
+                    return;
+                };
+                self.zk_request(
+                    now,
+                    Op::GetData { path, watch: true },
+                    ZkOp::GetData { name },
+                    fx,
+                );
+            }
+            WatchKind::NodeDeleted => {
+                if let Some(name) = path.strip_prefix(&format!("{zk_path}/")) {
+                    let inst = self.instance.as_mut().expect("checked");
+                    inst.members.remove(name);
+                    self.changed(now, fx);
+                }
+            }
+            WatchKind::NodeChildrenChanged => {}
+        }
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // `MasterElector.change_listener.changed`.
+
+    /// The members with this broker's name, oldest first.
+    fn same_name_members(&self) -> Vec<Member> {
+        let inst = self.instance.as_ref().expect("checked");
+        inst.members
+            .iter()
+            .filter_map(|(name, state)| {
+                let state = state.as_ref()?;
+                (state.id == self.config.broker_name).then(|| Member {
+                    eid: eid_of_node_name(name).expect("filtered"),
+                    state: state.clone(),
+                })
+            })
+            .collect()
+    }
+
+    fn current_state(&self) -> NodeState {
+        let inst = self.instance.as_ref().expect("checked");
+        NodeState {
+            id: self.config.broker_name.clone(),
+            container: None,
+            address: inst.address.clone(),
+            position: inst.position,
+            weight: self.config.weight,
+            elected: inst.elected.clone(),
+        }
+    }
+
+    fn changed(&mut self, now: Time, fx: &mut Vec<Effect>) {
+        // Each pass may start or stop a role synchronously; re-run until nothing moves.
+        for _ in 0..4 {
+            if !self.changed_once(now, fx) {
+                return;
+            }
+        }
+    }
+
+    /// One evaluation of the elector; returns whether a store transition ran.
+    fn changed_once(&mut self, now: Time, fx: &mut Vec<Effect>) -> bool {
+        let Some(inst) = self.instance.as_ref() else {
+            return false;
+        };
+        let members = self.same_name_members();
+        let my_eid = inst.my_name.as_deref().and_then(eid_of_node_name);
+        let is_head = my_eid.is_some() && members.first().map(|m| &m.eid) == my_eid.as_ref();
+        let previous = inst.elected.clone();
+        let elected = if is_head {
+            elector::elect(&members, self.config.replicas, previous.as_deref()).ok()
+        } else {
+            None
+        };
+        if elected.is_some() && elected != previous {
+            let eid = elected.clone().expect("checked");
+            fx.push(Effect::Observe {
+                observation: Observation::Elected { eid },
+            });
+        }
+        let master_elected = members.first().and_then(|head| head.state.elected.clone());
+        let target = master_elected
+            .as_ref()
+            .and_then(|eid| members.iter().find(|m| &m.eid == eid))
+            .and_then(|m| m.state.address.clone());
+        let inst = self.instance.as_mut().expect("checked");
+        inst.elected = elected;
+        let mut transition = false;
+        if master_elected.is_some() {
+            inst.position = -1;
+        } else if inst.connected_address.is_none() && inst.address.is_none() && !inst.updating_store
+        {
+            inst.position = self.wal_append_position as i64;
+        }
+        let is_master = matches!(inst.store, Store::Master(_));
+        let me = my_eid.is_some() && master_elected == my_eid;
+        if !me && is_master && !inst.updating_store {
+            self.demote(now, DemoteReason::NotElected, fx);
+            return false;
+        }
+        if me && !is_master && !inst.updating_store {
+            self.promote(now, my_eid.expect("checked"), fx);
+            transition = true;
+        }
+        let inst = self.instance.as_mut().expect("checked");
+        if !matches!(inst.store, Store::Master(_)) && target != inst.connected_address {
+            match target {
+                Some(target) => self.start_slave(now, target, fx),
+                None => self.stop_slave(fx),
+            }
+            transition = true;
+        }
+        self.publish(now, fx);
+        transition
+    }
+
+    fn publish(&mut self, now: Time, fx: &mut Vec<Effect>) {
+        let inst = self.instance.as_ref().expect("checked");
+        if !inst.zk.is_connected() || inst.joining {
+            return;
+        }
+        let Some(name) = inst.my_name.clone() else {
+            return;
+        };
+        let state = self.current_state();
+        if inst.published.as_ref() == Some(&state) {
+            return;
+        }
+        let path = format!("{}/{name}", self.config.zk_path);
+        let op = Op::SetData {
+            path,
+            data: state.to_json(),
+            version: None,
+        };
+        self.zk_request(now, op, ZkOp::Update, fx);
+        self.instance.as_mut().expect("checked").published = Some(state);
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Store roles.
+
+    /// "Promoted to master": `start_master` — recovery, bind, then (remote sync) wait for slaves.
+    fn promote(&mut self, now: Time, eid: String, fx: &mut Vec<Effect>) {
+        self.stop_slave(fx);
+        let inst = self.instance.as_mut().expect("checked");
+        inst.updating_store = true;
+        inst.store = Store::Master(MasterStore {
+            phase: MasterPhase::Recovering,
+            sessions: BTreeMap::new(),
+        });
+        fx.push(Effect::Observe {
+            observation: Observation::Promoted { eid },
+        });
+        let at = now.add_ms(self.config.recovery_ms);
+        let timer = TimerId::Broker(BrokerTimer::MasterRecovered {
+            instance: inst.number,
+        });
+        fx.push(Effect::SetTimer { timer, at });
+    }
+
+    fn on_master_recovered(&mut self, now: Time, instance: u32, fx: &mut Vec<Effect>) {
+        let Some(inst) = self.instance.as_mut() else {
+            return;
+        };
+        if inst.number != instance {
+            return;
+        }
+        let Store::Master(master) = &mut inst.store else {
+            return;
+        };
+        assert_eq!(master.phase, MasterPhase::Recovering);
+        // `start_protocol_server`: bind, then publish the address (the callback runs at once).
+        fx.push(Effect::Listen {
+            port: self.config.bind_port,
+        });
+        master.phase = MasterPhase::WaitingForSlaves;
+        inst.updating_store = false;
+        inst.address = Some(format!(
+            "tcp://{}:{}",
+            self.config.hostname, self.config.bind_port
+        ));
+        self.maybe_serve(now, fx);
+        self.changed(now, fx);
+    }
+
+    /// `wal_sync_to(wal_append_position)` returns once `replicas/2` slaves caught up (skipped
+    /// without a remote part); then the locker releases and the broker opens its connectors.
+    fn maybe_serve(&mut self, _now: Time, fx: &mut Vec<Effect>) {
+        let needed = if self.config.sync.has_remote() {
+            self.config.replicas / 2
+        } else {
+            0
+        } as usize;
+        let inst = self.instance.as_mut().expect("checked");
+        let Store::Master(master) = &mut inst.store else {
+            return;
+        };
+        if master.phase != MasterPhase::WaitingForSlaves {
+            return;
+        }
+        let caught_up = master.sessions.values().filter(|s| s.caught_up).count();
+        if caught_up < needed {
+            return;
+        }
+        master.phase = MasterPhase::Serving;
+        inst.serving = true;
+        fx.push(Effect::Listen {
+            port: self.config.openwire_port,
+        });
+        fx.push(Effect::Listen {
+            port: self.config.stomp_port,
+        });
+        fx.push(Effect::Observe {
+            observation: Observation::Serving { on: true },
+        });
+    }
+
+    /// "Demoted to slave": `stop_master`, then `broker.requestRestart(); broker.stop()`.
+    fn demote(&mut self, now: Time, reason: DemoteReason, fx: &mut Vec<Effect>) {
+        fx.push(Effect::Observe {
+            observation: Observation::Demoted { reason },
+        });
+        self.stop_instance(now, fx);
+        let at = now.add_ms(self.config.restart_delay_ms);
+        let timer = TimerId::Broker(BrokerTimer::Restart {
+            instance: self.instances_started,
+        });
+        fx.push(Effect::SetTimer { timer, at });
+    }
+
+    /// `BrokerService.stop()`: connectors, the store, and the group (`zk_group.close`).
+    fn stop_instance(&mut self, now: Time, fx: &mut Vec<Effect>) {
+        let Some(mut inst) = self.instance.take() else {
+            return;
+        };
+        if inst.serving {
+            fx.push(Effect::Unlisten {
+                port: self.config.openwire_port,
+            });
+            fx.push(Effect::Unlisten {
+                port: self.config.stomp_port,
+            });
+            fx.push(Effect::Observe {
+                observation: Observation::Serving { on: false },
+            });
+        }
+        match &inst.store {
+            Store::Master(master) => {
+                if master.phase != MasterPhase::Recovering {
+                    fx.push(Effect::Unlisten {
+                        port: self.config.bind_port,
+                    });
+                }
+                for conn in master.sessions.keys() {
+                    fx.push(Effect::Close { conn: *conn });
+                }
+            }
+            Store::Slave(slave) => {
+                if let Some(conn) = slave.conn {
+                    fx.push(Effect::Close { conn });
+                }
+            }
+            Store::Idle => {}
+        }
+        // Deleting our znode and closing the session only reach ZooKeeper while connected.
+        if inst.zk.is_connected() {
+            if let Some(name) = &inst.my_name {
+                let path = format!("{}/{name}", self.config.zk_path);
+                let mut events = Vec::new();
+                inst.zk.request(
+                    now,
+                    Op::Delete {
+                        path,
+                        version: None,
+                    },
+                    fx,
+                    &mut events,
+                );
+            }
+        }
+        inst.zk.close(now, fx);
+    }
+
+    fn start_slave(&mut self, now: Time, target: String, fx: &mut Vec<Effect>) {
+        self.stop_slave(fx);
+        let inst = self.instance.as_mut().expect("checked");
+        inst.connected_address = Some(target.clone());
+        inst.store = Store::Slave(SlaveStore {
+            target: target.clone(),
+            conn: None,
+            caught_up: false,
+        });
+        self.connect_slave(now, target, fx);
+    }
+
+    fn connect_slave(&mut self, now: Time, target: String, fx: &mut Vec<Effect>) {
+        let addr = self.resolve(&target);
+        let conn = self.new_conn();
+        let inst = self.instance.as_mut().expect("checked");
+        let Store::Slave(slave) = &mut inst.store else {
+            unreachable!()
+        };
+        match addr {
+            Some(addr) => {
+                slave.conn = Some(conn);
+                fx.push(Effect::Connect { conn, target: addr });
+            }
+            // An address it cannot resolve is a session error too: retry later.
+            None => {
+                let timer = TimerId::Broker(BrokerTimer::SlaveRetry {
+                    instance: inst.number,
+                });
+                fx.push(Effect::SetTimer {
+                    timer,
+                    at: now.add_ms(self.config.slave_retry_ms),
+                });
+            }
+        }
+    }
+
+    fn stop_slave(&mut self, fx: &mut Vec<Effect>) {
+        let inst = self.instance.as_mut().expect("checked");
+        if let Store::Slave(slave) = &inst.store {
+            if let Some(conn) = slave.conn {
+                fx.push(Effect::Close { conn });
+            }
+            inst.store = Store::Idle;
+        }
+        inst.connected_address = None;
+    }
+
+    /// `tcp://host:port` → an address, through the broker's resolver.
+    fn resolve(&self, url: &str) -> Option<Addr> {
+        let rest = url.strip_prefix("tcp://")?;
+        let (host, port) = rest.rsplit_once(':')?;
+        let host = *self.config.resolver.get(host)?;
+        Some(Addr {
+            host,
+            port: port.parse().ok()?,
+        })
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Connections.
+
+    fn on_connected(&mut self, now: Time, conn: ConnId, fx: &mut Vec<Effect>) {
+        let node_id = self.node_id.clone();
+        let Some(inst) = self.instance.as_mut() else {
+            fx.push(Effect::Close { conn });
+            return;
+        };
+        if inst.zk.owns(conn) {
+            inst.zk.on_connected(now, conn, fx);
+            return;
+        }
+        if let Store::Slave(slave) = &inst.store {
+            if slave.conn == Some(conn) {
+                let message = Message::Repl(ReplMsg::Login { node_id });
+                fx.push(Effect::Send { conn, message });
+                return;
+            }
+        }
+        fx.push(Effect::Close { conn });
+    }
+
+    fn on_conn_lost(&mut self, now: Time, conn: ConnId, fx: &mut Vec<Effect>) {
+        let Some(inst) = self.instance.as_mut() else {
+            return;
+        };
+        if inst.zk.owns(conn) {
+            let mut events = Vec::new();
+            inst.zk
+                .on_conn_lost(now, conn, &mut self.rng, fx, &mut events);
+            self.on_zk_events(now, events, fx);
+            return;
+        }
+        match &mut inst.store {
+            Store::Slave(slave) if slave.conn == Some(conn) => {
+                // Any session error: retry after 1 s (`restart_slave_connections`).
+                slave.conn = None;
+                slave.caught_up = false;
+                let timer = TimerId::Broker(BrokerTimer::SlaveRetry {
+                    instance: inst.number,
+                });
+                fx.push(Effect::SetTimer {
+                    timer,
+                    at: now.add_ms(self.config.slave_retry_ms),
+                });
+            }
+            Store::Master(master) => {
+                master.sessions.remove(&conn);
+            }
+            _ => {}
+        }
+    }
+
+    fn on_accepted(&mut self, conn: ConnId, port: u16, fx: &mut Vec<Effect>) {
+        let Some(inst) = self.instance.as_mut() else {
+            fx.push(Effect::Close { conn });
+            return;
+        };
+        match &mut inst.store {
+            Store::Master(master) if port == self.config.bind_port => {
+                master.sessions.insert(
+                    conn,
+                    SlaveSession {
+                        node_id: None,
+                        caught_up: false,
+                    },
+                );
+            }
+            // Client connections are accepted and idle until the messaging issue lands.
+            _ if inst.serving
+                && (port == self.config.openwire_port || port == self.config.stomp_port) => {}
+            _ => fx.push(Effect::Close { conn }),
+        }
+    }
+
+    fn on_message(&mut self, now: Time, conn: ConnId, message: Message, fx: &mut Vec<Effect>) {
+        let Some(inst) = self.instance.as_mut() else {
+            return;
+        };
+        match message {
+            Message::ZkServer(msg) => {
+                let mut events = Vec::new();
+                inst.zk.on_message(now, conn, msg, fx, &mut events);
+                self.on_zk_events(now, events, fx);
+            }
+            Message::Repl(ReplMsg::Login { node_id }) => {
+                let Store::Master(master) = &mut inst.store else {
+                    return;
+                };
+                let Some(session) = master.sessions.get_mut(&conn) else {
+                    return;
+                };
+                session.node_id = Some(node_id);
+                let position = self.wal_append_position;
+                let message = Message::Repl(ReplMsg::SyncResponse {
+                    wal_append_position: position,
+                });
+                fx.push(Effect::Send { conn, message });
+            }
+            Message::Repl(ReplMsg::SyncResponse {
+                wal_append_position,
+            }) => {
+                let Store::Slave(slave) = &mut inst.store else {
+                    return;
+                };
+                if slave.conn != Some(conn) {
+                    return;
+                }
+                // Nothing to transfer yet (the store lands with the replication issue).
+                slave.caught_up = true;
+                let message = Message::Repl(ReplMsg::WalAck {
+                    position: wal_append_position,
+                });
+                fx.push(Effect::Send { conn, message });
+                let target = slave.target.clone();
+                let master = self.resolve(&target).expect("connected to it");
+                fx.push(Effect::Observe {
+                    observation: Observation::SlaveCaughtUp { master },
+                });
+            }
+            Message::Repl(ReplMsg::WalAck { position }) => {
+                let Store::Master(master) = &mut inst.store else {
+                    return;
+                };
+                let Some(session) = master.sessions.get_mut(&conn) else {
+                    return;
+                };
+                if position >= self.wal_append_position {
+                    session.caught_up = true;
+                }
+                self.maybe_serve(now, fx);
+            }
+            other => panic!("broker got {other:?}"),
+        }
+    }
+
+    pub fn invariants(&self) {
+        let Some(inst) = &self.instance else { return };
+        if inst.serving {
+            assert!(
+                matches!(&inst.store, Store::Master(m) if m.phase == MasterPhase::Serving),
+                "serving without a serving master store"
+            );
+        }
+        if let Store::Slave(slave) = &inst.store {
+            assert_eq!(inst.connected_address.as_ref(), Some(&slave.target));
+        }
+        if inst.address.is_some() {
+            assert!(
+                matches!(inst.store, Store::Master(_)),
+                "an address without a master store"
+            );
+        }
+    }
+}

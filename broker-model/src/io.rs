@@ -1,0 +1,235 @@
+//! The boundary between a process and the world: what a process is told ([`Input`]) and what it
+//! asks for ([`Effect`]). Connections, timers and disk are the driver's; a process only names them.
+
+use crate::broker::{BrokerRecord, BrokerTimer, ReplMsg};
+use crate::time::Time;
+use crate::zk::proto::{ClientMsg, Notification, QuorumMsg, ServerMsg, ZkRecord};
+use crate::zk::server::ZkTimer;
+use crate::zk::SessionId;
+use std::fmt;
+
+/// A host of the topology (a machine with one network address).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HostId(pub u16);
+
+/// A listening address: host and TCP port.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Addr {
+    pub host: HostId,
+    pub port: u16,
+}
+
+impl fmt::Display for Addr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "h{}:{}", self.host.0, self.port)
+    }
+}
+
+/// A process's name for one of its connections. `Out` ids are chosen by the process when it
+/// connects; `In` ids are given by the driver when a connection is accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ConnId {
+    Out(u64),
+    In(u64),
+}
+
+/// Every message that crosses a connection.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Message {
+    /// ZooKeeper client → server (port 2181).
+    ZkClient(ClientMsg),
+    /// ZooKeeper server → client.
+    ZkServer(ServerMsg),
+    /// Server ↔ server on the quorum port (2888).
+    Quorum(QuorumMsg),
+    /// Fast Leader Election notification (port 3888).
+    Election(Notification),
+    /// Replicated LevelDB master ↔ slave (the `bind` port).
+    Repl(ReplMsg),
+}
+
+/// Why a connection ended, as the surviving side sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseReason {
+    /// The peer closed it (FIN after all its data).
+    Eof,
+    /// The peer's host answered with RST: the peer process is gone.
+    Reset,
+}
+
+/// Why a connect failed. A connect into silence never fails: the caller's own timer decides.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ConnectError {
+    Refused,
+}
+
+/// What the driver tells a process.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Input {
+    /// A connection this process asked for is established.
+    Connected {
+        conn: ConnId,
+    },
+    /// A connection this process asked for was refused (the host answered, nobody listens).
+    ConnectFailed {
+        conn: ConnId,
+        error: ConnectError,
+    },
+    /// A peer connected to one of this process's listening ports.
+    Accepted {
+        conn: ConnId,
+        port: u16,
+    },
+    Received {
+        conn: ConnId,
+        message: Message,
+    },
+    Closed {
+        conn: ConnId,
+        reason: CloseReason,
+    },
+    /// A port this process asked to listen on is already taken on its host.
+    ListenFailed {
+        port: u16,
+    },
+    Timer {
+        timer: TimerId,
+    },
+    /// A `Sync` asked for earlier is durable.
+    Synced {
+        token: u64,
+    },
+}
+
+/// A timer, named by the process that owns it. Setting a timer that is already set moves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum TimerId {
+    Zk(ZkTimer),
+    Broker(BrokerTimer),
+}
+
+/// A durable record on a process's disk. Records are appended; a crash loses unsynced ones.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Record {
+    Zk(ZkRecord),
+    Broker(BrokerRecord),
+}
+
+/// What a process asks the driver to do.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Effect {
+    Listen {
+        port: u16,
+    },
+    Unlisten {
+        port: u16,
+    },
+    Connect {
+        conn: ConnId,
+        target: Addr,
+    },
+    Send {
+        conn: ConnId,
+        message: Message,
+    },
+    /// Close gracefully: the peer sees EOF after everything sent before.
+    Close {
+        conn: ConnId,
+    },
+    SetTimer {
+        timer: TimerId,
+        at: Time,
+    },
+    CancelTimer {
+        timer: TimerId,
+    },
+    /// Append a record to this process's disk (volatile until a `Sync` completes).
+    Append {
+        record: Record,
+    },
+    /// Make everything appended so far durable; answered with `Input::Synced { token }`.
+    Sync {
+        token: u64,
+    },
+    /// A fact for the history and the checkers.
+    Observe {
+        observation: Observation,
+    },
+}
+
+/// A ZooKeeper server's role as seen by the history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ZkRole {
+    Looking,
+    Following,
+    Leading,
+}
+
+/// Why a broker stopped being master.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DemoteReason {
+    /// Its ZooKeeper client reported `Disconnected`.
+    ZkDisconnected,
+    /// The head published another (or no) elected master.
+    NotElected,
+    /// The master could not bind its replication port.
+    BindFailed,
+}
+
+/// Facts a process reports for the history. They feed checkers and measurements only; they never
+/// change behaviour.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Observation {
+    /// A ZooKeeper server changed role or started/stopped serving clients.
+    ZkRole {
+        role: ZkRole,
+        epoch: u32,
+        serving: bool,
+    },
+    /// The leader's expiry queue expired a session (the session-closing decision).
+    ZkSessionExpired {
+        session: SessionId,
+    },
+    /// A `closeSession` committed on this server (its ephemerals are gone).
+    ZkSessionClosed {
+        session: SessionId,
+    },
+    /// A broker's ZooKeeper client established (or re-established) its session.
+    BrokerSessionConnected {
+        session: SessionId,
+    },
+    BrokerSessionDisconnected {
+        session: SessionId,
+    },
+    BrokerSessionExpired {
+        session: SessionId,
+    },
+    /// A broker's member znode was created: `eid` is its 10-digit member id.
+    BrokerJoined {
+        eid: String,
+        session: SessionId,
+    },
+    /// The head published a newly elected master.
+    Elected {
+        eid: String,
+    },
+    /// This broker starts running the master store.
+    Promoted {
+        eid: String,
+    },
+    Demoted {
+        reason: DemoteReason,
+    },
+    /// Client ports opened (`on = true`) or closed: the broker serves as master.
+    Serving {
+        on: bool,
+    },
+    /// A slave finished attaching to its master (caught up).
+    SlaveCaughtUp {
+        master: Addr,
+    },
+    /// A broker instance (BrokerService) starts; `instance` counts in-process restarts.
+    BrokerStarted {
+        instance: u32,
+    },
+}

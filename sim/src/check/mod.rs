@@ -1,0 +1,72 @@
+//! Checkers over the history, one file per property, and the measurements.
+//! Each property and its source are listed in docs/invariants.md.
+
+pub mod liveness;
+pub mod measure;
+pub mod single_master;
+pub mod sometimes;
+
+use crate::history::{History, Kind};
+use crate::outcome::Violation;
+use crate::spec::Spec;
+use crate::topology::Layout;
+use broker_model::{Observation, Time};
+use std::collections::BTreeSet;
+
+/// Everything the checkers need besides the history.
+pub struct Context<'a> {
+    pub spec: &'a Spec,
+    pub layout: &'a Layout,
+    pub history: &'a History,
+    pub end: Time,
+    /// When the last step fired (the last fault or heal).
+    pub last_step_at: Time,
+}
+
+/// Runs every checker.
+pub fn check_all(context: &Context<'_>) -> Vec<Violation> {
+    let mut violations = Vec::new();
+    single_master::check(context, &mut violations);
+    liveness::check(context, &mut violations);
+    sometimes::check(context, &mut violations);
+    for event in &context.history.events {
+        if let Kind::StepUnresolved { id } = &event.kind {
+            violations.push(Violation::StepUnresolved { step: id.clone() });
+        }
+    }
+    violations
+}
+
+/// The serving brokers of `group` after every history event, as `(time, set)` transitions.
+pub fn serving_timeline(context: &Context<'_>, group: u32) -> Vec<(Time, BTreeSet<usize>)> {
+    let mut serving = BTreeSet::new();
+    let mut timeline = vec![(Time::ZERO, serving.clone())];
+    for event in &context.history.events {
+        let Some(process) = event.process else {
+            continue;
+        };
+        if context.layout.processes[process].group() != Some(group) {
+            continue;
+        }
+        let changed = match &event.kind {
+            Kind::Observed(Observation::Serving { on: true }) => serving.insert(process),
+            Kind::Observed(Observation::Serving { on: false }) | Kind::Crashed => {
+                serving.remove(&process)
+            }
+            _ => false,
+        };
+        if changed {
+            timeline.push((event.at, serving.clone()));
+        }
+    }
+    timeline
+}
+
+/// The time the measured step fired, if it did.
+pub fn measured_step_time(context: &Context<'_>) -> Option<Time> {
+    let id = match &context.spec.measure_from {
+        Some(id) => id.clone(),
+        None => context.spec.steps.first()?.id.clone(),
+    };
+    context.history.step_time(&id)
+}

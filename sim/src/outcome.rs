@@ -1,0 +1,83 @@
+//! What a run ends with: the verdict, violations, measurements and the trace hash.
+
+use broker_model::Time;
+use std::collections::BTreeMap;
+use std::fmt;
+
+/// A property a run broke. Each names its source in `docs/invariants.md`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Violation {
+    /// More than one broker of a group served as master at the same time.
+    SplitBrain {
+        group: u32,
+        at: Time,
+        overlap_ms: f64,
+        brokers: Vec<String>,
+    },
+    /// After the last fault plus the liveness deadline, a group did not have exactly one master.
+    NoSingleMaster {
+        group: u32,
+        at: Time,
+        serving: usize,
+    },
+    /// The scenario's fault did not cause what it exists to cause.
+    NotExercised { what: &'static str },
+    /// A step's role target did not exist when it fired (e.g. no serving master).
+    StepUnresolved { step: String },
+    /// A model or harness assertion failed: a programmer error, with its message.
+    Panic { message: String },
+}
+
+impl fmt::Display for Violation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Violation::SplitBrain {
+                group,
+                at,
+                overlap_ms,
+                brokers,
+            } => write!(
+                f,
+                "split brain: group{group} had {} serving masters at {at} for {overlap_ms:.1} ms",
+                brokers.join("+")
+            ),
+            Violation::NoSingleMaster { group, at, serving } => {
+                write!(
+                    f,
+                    "liveness: group{group} had {serving} serving masters at {at}, expected 1"
+                )
+            }
+            Violation::NotExercised { what } => {
+                write!(
+                    f,
+                    "not exercised: `{what}` never happened after the measured fault"
+                )
+            }
+            Violation::StepUnresolved { step } => {
+                write!(f, "step `{step}` found no process for its target")
+            }
+            Violation::Panic { message } => write!(f, "assertion failed: {message}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub scenario: String,
+    pub seed: u64,
+    pub violations: Vec<Violation>,
+    /// Measurements in milliseconds of simulated time, by name.
+    pub timings_ms: BTreeMap<String, f64>,
+    pub trace_hash: u64,
+    /// Events in the trace (inputs delivered, faults, observations).
+    pub events: u64,
+    pub simulated_ms: u64,
+    /// The readable trace, when asked for (replay).
+    pub trace: Vec<String>,
+}
+
+impl Outcome {
+    pub fn passed(&self) -> bool {
+        self.violations.is_empty()
+    }
+}

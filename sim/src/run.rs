@@ -1,0 +1,84 @@
+//! `run(spec, seed)`: one simulated run in a fresh madsim runtime on a fresh thread.
+
+use crate::check::{self, Context};
+use crate::outcome::{Outcome, Violation};
+use crate::spec::Spec;
+use crate::world::World;
+use broker_model::Time;
+use std::time::Duration;
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Keep the readable trace lines (replay); the hash is computed either way.
+    pub keep_trace: bool,
+}
+
+/// Runs `spec` with `seed` to its end and checks it. A model assertion failure is caught and
+/// reported as a `Violation::Panic`, so a batch keeps going.
+pub fn run(spec: &Spec, seed: u64, options: RunOptions) -> Outcome {
+    let owned = spec.clone();
+    let thread = std::thread::Builder::new()
+        .name(format!("{}-{seed}", spec.name))
+        .spawn(move || {
+            let runtime =
+                madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+            runtime.block_on(simulate(owned, seed, options))
+        })
+        .expect("spawn a run thread");
+    match thread.join() {
+        Ok(outcome) => outcome,
+        Err(payload) => {
+            let message = payload
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_else(|| "non-string panic".to_string());
+            Outcome {
+                scenario: spec.name.clone(),
+                seed,
+                violations: vec![Violation::Panic { message }],
+                timings_ms: Default::default(),
+                trace_hash: 0,
+                events: 0,
+                simulated_ms: 0,
+                trace: Vec::new(),
+            }
+        }
+    }
+}
+
+async fn simulate(spec: Spec, seed: u64, options: RunOptions) -> Outcome {
+    let origin = madsim::time::Instant::now();
+    let mut world = World::new(&spec, seed, options.keep_trace);
+    world.boot();
+    let end = Time::from_ms(spec.duration_ms);
+    while let Some(at) = world.next_event_time(end) {
+        if at > world.now() {
+            // The madsim clock follows the world's: trace timestamps and madsim agree.
+            madsim::time::sleep_until(origin + Duration::from_micros(at.as_us())).await;
+        }
+        world.step_until(at);
+    }
+    world.step_until(end);
+    let context = Context {
+        spec: &spec,
+        layout: &world.layout,
+        history: &world.history,
+        end,
+        last_step_at: world.last_step_at,
+    };
+    let violations = check::check_all(&context);
+    let timings_ms = check::measure::measure(&context);
+    let trace_hash = world.trace.hash();
+    let events = world.trace.events();
+    Outcome {
+        scenario: spec.name.clone(),
+        seed,
+        violations,
+        timings_ms,
+        trace_hash,
+        events,
+        simulated_ms: end.as_ms(),
+        trace: std::mem::take(&mut world.trace).into_lines(),
+    }
+}

@@ -1,0 +1,168 @@
+//! A scenario as typed data: topology, settings, the fault schedule, what must sometimes happen
+//! and how long the system has to recover. The `scenarios` crate parses files into this.
+
+use broker_model::broker::SyncMode;
+
+/// Everything a run needs besides its seed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spec {
+    pub name: String,
+    pub description: String,
+    pub topology: TopologySpec,
+    pub settings: Settings,
+    /// The run ends at this simulated time.
+    pub duration_ms: u64,
+    /// After the last step, every group must have exactly one serving master within this long.
+    pub liveness_deadline_ms: u64,
+    pub steps: Vec<Step>,
+    /// What the faults must cause in every seed, or the scenario has stopped testing anything.
+    pub sometimes: Vec<Sometimes>,
+    /// The step whose time the measurements start from (default: the first step).
+    pub measure_from: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopologySpec {
+    /// Broker groups (each with its own ZooKeeper ensemble, as in the seed): 1 or 2.
+    pub groups: u32,
+}
+
+/// The settings an operator tunes; defaults are the seed deployment's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Settings {
+    pub tick_time_ms: u64,
+    pub init_limit: u64,
+    pub sync_limit: u64,
+    pub zk_session_timeout_ms: u64,
+    pub replicas: u32,
+    pub sync: SyncMode,
+    pub broker_startup_ms: u64,
+    pub broker_restart_delay_ms: u64,
+    pub master_recovery_ms: u64,
+    /// One-way latency between hosts, uniform in [min, max] microseconds.
+    pub lan_latency_us: (u64, u64),
+    /// One-way latency within a host.
+    pub loopback_latency_us: (u64, u64),
+}
+
+impl Settings {
+    /// The seed's deployment: tickTime 2000, zkSessionTimeout 3s, replicas 3, and ActiveMQ's
+    /// default `sync="quorum_mem"` (the seed itself sets `local_disk`).
+    pub fn seed() -> Settings {
+        Settings {
+            tick_time_ms: 2000,
+            init_limit: 10,
+            sync_limit: 5,
+            zk_session_timeout_ms: 3000,
+            replicas: 3,
+            sync: SyncMode::QuorumMem,
+            broker_startup_ms: 2000,
+            broker_restart_delay_ms: 1000,
+            master_recovery_ms: 100,
+            lan_latency_us: (100, 400),
+            loopback_latency_us: (10, 30),
+        }
+    }
+}
+
+/// When a step fires: uniform in [min, max] ms, from the start or after another step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct At {
+    pub after: Option<String>,
+    pub min_ms: u64,
+    pub max_ms: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub id: String,
+    pub at: At,
+    pub action: Action,
+}
+
+/// A process, named or found by its role when the step fires.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Process(String),
+    /// The serving master of group N (1-based).
+    Master(u32),
+    /// A random live broker of group N that is not serving.
+    RandomSlave(u32),
+    /// The live broker of group N with the oldest (smallest) registered member id.
+    Oldest(u32),
+    Youngest(u32),
+    /// The serving leader of ensemble N.
+    ZkLeader(u32),
+    /// A random serving follower of ensemble N.
+    ZkFollower(u32),
+    /// The process another step acted on.
+    Step(String),
+}
+
+/// A set of hosts, for partitions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Hosts {
+    Named(String),
+    /// The host of a process (resolved when the step fires).
+    HostOf(Target),
+    /// Every ZooKeeper host.
+    ZkHosts,
+    /// Every broker host.
+    BrokerHosts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// `kill -9`.
+    Crash(Target),
+    Restart(Target),
+    /// A long GC pause: the process stops for `duration_ms`, then resumes with its backlog.
+    Pause {
+        target: Target,
+        duration_ms: u64,
+    },
+    /// Power loss of the target's host: every process on it dies, peers hear nothing.
+    HostCrash(Hosts),
+    HostRestart(Hosts),
+    /// Cut `from` → `to` (and back unless one-way) until healed.
+    Partition {
+        from: Vec<Hosts>,
+        to: Vec<Hosts>,
+        one_way: bool,
+    },
+    /// Heal the partition made by a step, or every partition.
+    Heal {
+        step: Option<String>,
+    },
+}
+
+/// Facts a scenario requires of every seed after its measured step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sometimes {
+    /// The head of a group published a newly elected master.
+    MasterElected,
+    /// The ZooKeeper leader expired a broker's session.
+    SessionExpired,
+    /// A ZooKeeper server started leading (a new epoch).
+    ZkLeaderElected,
+    /// A master stepped down (demotion).
+    MasterDemoted,
+}
+
+impl Sometimes {
+    pub const ALL: [Sometimes; 4] = [
+        Sometimes::MasterElected,
+        Sometimes::SessionExpired,
+        Sometimes::ZkLeaderElected,
+        Sometimes::MasterDemoted,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Sometimes::MasterElected => "master_elected",
+            Sometimes::SessionExpired => "session_expired",
+            Sometimes::ZkLeaderElected => "zk_leader_elected",
+            Sometimes::MasterDemoted => "master_demoted",
+        }
+    }
+}

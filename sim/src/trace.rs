@@ -1,0 +1,70 @@
+//! The canonical trace of a run and its hash. Every input a process receives, every fault and
+//! every observation feeds the hash (FNV-1a over the derived `Hash` encoding); a replay also keeps
+//! the readable lines.
+
+use std::hash::{Hash, Hasher};
+
+/// FNV-1a, 64 bit: stable across runs and platforms of the same build, unlike `RandomState`.
+#[derive(Debug, Clone)]
+pub struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.0 ^= *byte as u64;
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct Trace {
+    hasher: Fnv,
+    events: u64,
+    lines: Option<Vec<String>>,
+}
+
+impl Trace {
+    pub fn new(keep_lines: bool) -> Trace {
+        Trace {
+            hasher: Fnv::default(),
+            events: 0,
+            lines: keep_lines.then(Vec::new),
+        }
+    }
+
+    pub fn keeps_lines(&self) -> bool {
+        self.lines.is_some()
+    }
+
+    /// Records one event: its hashable form, and (in replay) its line.
+    pub fn record<T: Hash>(&mut self, value: &T, line: impl FnOnce() -> String) {
+        value.hash(&mut self.hasher);
+        self.events += 1;
+        if let Some(lines) = &mut self.lines {
+            lines.push(line());
+        }
+    }
+
+    pub fn hash(&self) -> u64 {
+        self.hasher.finish()
+    }
+
+    pub fn events(&self) -> u64 {
+        self.events
+    }
+
+    pub fn into_lines(self) -> Vec<String> {
+        self.lines.unwrap_or_default()
+    }
+}

@@ -1,0 +1,1005 @@
+//! The simulated world: an event queue over simulated time, hosts and processes, connections with
+//! the failure semantics of DESIGN.md, per-process disks, faults, the history and the trace.
+//!
+//! Connection semantics (what a peer observes):
+//! - connect to a reachable host with nobody listening → `ConnectFailed(Refused)` after one RTT;
+//! - connect into a partition or to a dead host → nothing; the caller's own timer decides;
+//! - an established connection is FIFO per direction; across a partition its data stalls and
+//!   neither side is told, and stalled data is delivered when the path heals;
+//! - a crashed process on a reachable host → its peers see a reset within one latency;
+//! - a dead or cut-off host → silence; data sent to a connection that no longer exists on a
+//!   live host is answered with a reset.
+
+use crate::history::{History, Kind};
+use crate::spec::{Action, Hosts, Settings, Spec, Target};
+use crate::topology::{Layout, ProcessKind};
+use crate::trace::Trace;
+use broker_model::broker::Broker;
+use broker_model::io::{CloseReason, ConnectError};
+use broker_model::rng::Rng;
+use broker_model::zk::server::ZkServer;
+use broker_model::{ConnId, Effect, HostId, Input, Message, Record, Time, TimerId};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+enum Node {
+    Zk(Box<ZkServer>),
+    Broker(Box<Broker>),
+}
+
+impl Node {
+    fn on_input(&mut self, now: Time, input: Input, fx: &mut Vec<Effect>) {
+        match self {
+            Node::Zk(server) => server.on_input(now, input, fx),
+            Node::Broker(broker) => broker.on_input(now, input, fx),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Disk {
+    records: Vec<Record>,
+    synced_len: usize,
+}
+
+struct Proc {
+    host: HostId,
+    node: Option<Node>,
+    incarnation: u32,
+    paused: bool,
+    backlog: VecDeque<Input>,
+    disk: Disk,
+    /// Armed timers: id → generation of the pending fire event.
+    timers: BTreeMap<TimerId, u64>,
+}
+
+#[derive(Debug, Clone)]
+enum Packet {
+    Data(Message),
+    Fin,
+    Rst,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct End {
+    process: usize,
+    incarnation: u32,
+    local: ConnId,
+    /// False once the process closed or lost this end.
+    open: bool,
+}
+
+#[derive(Debug, Default)]
+struct Direction {
+    last_arrival: Time,
+    stalled: VecDeque<Packet>,
+}
+
+struct Conn {
+    ends: [End; 2],
+    established: bool,
+    dirs: [Direction; 2],
+    target_host: HostId,
+    target_port: u16,
+}
+
+enum Event {
+    Input {
+        process: usize,
+        incarnation: u32,
+        input: Input,
+    },
+    Timer {
+        process: usize,
+        incarnation: u32,
+        timer: TimerId,
+        generation: u64,
+    },
+    SynArrive {
+        conn: usize,
+    },
+    SynAck {
+        conn: usize,
+        refused: bool,
+    },
+    Deliver {
+        conn: usize,
+        dir: usize,
+        packet: Packet,
+    },
+    Step {
+        index: usize,
+    },
+    Resume {
+        process: usize,
+    },
+}
+
+pub struct World {
+    pub layout: Layout,
+    spec: Spec,
+    settings: Settings,
+    seed: u64,
+    now: Time,
+    seq: u64,
+    queue: BTreeMap<(Time, u64), Event>,
+    hosts_alive: Vec<bool>,
+    procs: Vec<Proc>,
+    listeners: BTreeMap<(HostId, u16), usize>,
+    conns: Vec<Conn>,
+    conn_index: BTreeMap<(usize, ConnId), usize>,
+    next_in_conn: u64,
+    /// Directed cuts between hosts, by the step that made them.
+    partitions: BTreeMap<String, Vec<(HostId, HostId)>>,
+    cuts: BTreeMap<(HostId, HostId), u32>,
+    rng: Rng,
+    timer_generation: u64,
+    step_targets: BTreeMap<String, usize>,
+    pub history: History,
+    pub trace: Trace,
+    pub last_step_at: Time,
+}
+
+impl World {
+    pub fn new(spec: &Spec, seed: u64, keep_trace: bool) -> World {
+        let layout = Layout::build(spec, seed);
+        let procs = layout
+            .processes
+            .iter()
+            .map(|p| Proc {
+                host: p.host,
+                node: None,
+                incarnation: 0,
+                paused: false,
+                backlog: VecDeque::new(),
+                disk: Disk::default(),
+                timers: BTreeMap::new(),
+            })
+            .collect();
+        World {
+            hosts_alive: vec![true; layout.hosts.len()],
+            layout,
+            settings: spec.settings.clone(),
+            spec: spec.clone(),
+            seed,
+            now: Time::ZERO,
+            seq: 0,
+            queue: BTreeMap::new(),
+            procs,
+            listeners: BTreeMap::new(),
+            conns: Vec::new(),
+            conn_index: BTreeMap::new(),
+            next_in_conn: 0,
+            partitions: BTreeMap::new(),
+            cuts: BTreeMap::new(),
+            rng: Rng::new(seed, u64::MAX),
+            timer_generation: 0,
+            step_targets: BTreeMap::new(),
+            history: History::default(),
+            trace: Trace::new(keep_trace),
+            last_step_at: Time::ZERO,
+        }
+    }
+
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    fn schedule(&mut self, at: Time, event: Event) {
+        assert!(at >= self.now, "event scheduled in the past");
+        self.seq += 1;
+        self.queue.insert((at, self.seq), event);
+    }
+
+    /// Starts every process and schedules the steps that have absolute times.
+    pub fn boot(&mut self) {
+        for process in 0..self.procs.len() {
+            self.start_process(process);
+        }
+        for index in 0..self.spec.steps.len() {
+            if self.spec.steps[index].at.after.is_none() {
+                let at = self.spec.steps[index].at.clone();
+                let delay = self.rng.range_inclusive(at.min_ms, at.max_ms);
+                self.schedule(Time::from_ms(delay), Event::Step { index });
+            }
+        }
+    }
+
+    /// The time of the next event, if any before `end`.
+    pub fn next_event_time(&self, end: Time) -> Option<Time> {
+        self.queue
+            .keys()
+            .next()
+            .map(|(t, _)| *t)
+            .filter(|t| *t <= end)
+    }
+
+    /// Processes every event at the head of the queue that is due at `at`.
+    pub fn step_until(&mut self, at: Time) {
+        while let Some(entry) = self.queue.first_entry() {
+            if entry.key().0 > at {
+                break;
+            }
+            let ((time, _), event) = entry.remove_entry();
+            self.now = time;
+            self.handle(event);
+        }
+        self.now = at;
+    }
+
+    fn handle(&mut self, event: Event) {
+        match event {
+            Event::Input {
+                process,
+                incarnation,
+                input,
+            } => {
+                if self.procs[process].incarnation == incarnation {
+                    self.deliver(process, input);
+                }
+            }
+            Event::Timer {
+                process,
+                incarnation,
+                timer,
+                generation,
+            } => {
+                let proc = &mut self.procs[process];
+                if proc.incarnation != incarnation || proc.timers.get(&timer) != Some(&generation) {
+                    return;
+                }
+                proc.timers.remove(&timer);
+                self.deliver(process, Input::Timer { timer });
+            }
+            Event::SynArrive { conn } => self.on_syn_arrive(conn),
+            Event::SynAck { conn, refused } => self.on_syn_ack(conn, refused),
+            Event::Deliver { conn, dir, packet } => self.on_packet(conn, dir, packet),
+            Event::Step { index } => self.run_step(index),
+            Event::Resume { process } => self.resume(process),
+        }
+    }
+
+    // -------------------------------------------------------------------------------------------
+    // Processes.
+
+    fn start_process(&mut self, process: usize) {
+        let spec = &self.layout.processes[process];
+        let proc = &mut self.procs[process];
+        assert!(proc.node.is_none(), "{} started twice", spec.name);
+        let stream = (process as u64) << 32 | proc.incarnation as u64;
+        let disk = &proc.disk.records[..proc.disk.synced_len];
+        let node = match &spec.kind {
+            ProcessKind::Zk { config, .. } => Node::Zk(Box::new(ZkServer::start(
+                config.clone(),
+                (self.seed, stream),
+                disk,
+            ))),
+            ProcessKind::Broker { config, .. } => Node::Broker(Box::new(Broker::start(
+                config.clone(),
+                (self.seed, stream),
+                disk,
+            ))),
+        };
+        proc.node = Some(node);
+        proc.paused = false;
+        self.history.push(self.now, Some(process), Kind::Started);
+        let now = self.now;
+        self.trace.record(&(now, process, "start"), || {
+            format!("{now} {} start", self.layout.processes[process].name)
+        });
+        let mut fx = Vec::new();
+        match self.procs[process].node.as_mut().expect("just set") {
+            Node::Zk(server) => server.on_start(now, &mut fx),
+            Node::Broker(broker) => broker.on_start(now, &mut fx),
+        }
+        self.apply(process, fx);
+    }
+
+    /// `kill -9` (`silent = false`) or loss of the host (`silent = true`: no resets are sent).
+    fn crash_process(&mut self, process: usize, silent: bool) {
+        if self.procs[process].node.is_none() {
+            return;
+        }
+        let host = self.procs[process].host;
+        {
+            let proc = &mut self.procs[process];
+            proc.node = None;
+            proc.incarnation += 1;
+            proc.paused = false;
+            proc.backlog.clear();
+            proc.timers.clear();
+            // Written but not fsynced: gone.
+            proc.disk.records.truncate(proc.disk.synced_len);
+        }
+        self.listeners.retain(|_, owner| *owner != process);
+        let owned: Vec<(ConnId, usize)> = self
+            .conn_index
+            .range((process, ConnId::Out(0))..=(process, ConnId::In(u64::MAX)))
+            .map(|(k, v)| (k.1, *v))
+            .collect();
+        for (local, conn) in owned {
+            self.conn_index.remove(&(process, local));
+            let dir = self.dir_of(conn, process);
+            self.conns[conn].ends[dir].open = false;
+            let established = self.conns[conn].established;
+            let peer_host = self.procs[self.conns[conn].ends[1 - dir].process].host;
+            if !silent && established && self.path_up(host, peer_host) {
+                // The kernel answers for the dead process: the peer sees a reset.
+                self.conns[conn].dirs[dir].stalled.clear();
+                let at = self.arrival(conn, dir);
+                self.schedule(
+                    at,
+                    Event::Deliver {
+                        conn,
+                        dir,
+                        packet: Packet::Rst,
+                    },
+                );
+            }
+        }
+        self.history.push(self.now, Some(process), Kind::Crashed);
+        let now = self.now;
+        let name = self.layout.processes[process].name.clone();
+        self.trace.record(&(now, process, "crash", silent), || {
+            format!(
+                "{now} {name} crash{}",
+                if silent { " (silent)" } else { "" }
+            )
+        });
+    }
+
+    fn pause(&mut self, process: usize, duration_ms: u64) {
+        if self.procs[process].node.is_none() || self.procs[process].paused {
+            return;
+        }
+        self.procs[process].paused = true;
+        self.history.push(self.now, Some(process), Kind::Paused);
+        let at = self.now.add_ms(duration_ms);
+        self.schedule(at, Event::Resume { process });
+    }
+
+    fn resume(&mut self, process: usize) {
+        if !self.procs[process].paused {
+            return;
+        }
+        self.procs[process].paused = false;
+        self.history.push(self.now, Some(process), Kind::Resumed);
+        let backlog = std::mem::take(&mut self.procs[process].backlog);
+        for input in backlog {
+            if self.procs[process].node.is_none() {
+                break;
+            }
+            self.deliver(process, input);
+        }
+    }
+
+    fn deliver(&mut self, process: usize, input: Input) {
+        let proc = &mut self.procs[process];
+        if proc.node.is_none() {
+            return;
+        }
+        if proc.paused {
+            proc.backlog.push_back(input);
+            return;
+        }
+        let now = self.now;
+        let name = &self.layout.processes[process].name;
+        self.trace.record(&(now, process, &input), || {
+            format!("{now} {name} <- {}", summarize(&input))
+        });
+        let mut fx = Vec::new();
+        self.procs[process]
+            .node
+            .as_mut()
+            .expect("checked")
+            .on_input(now, input, &mut fx);
+        self.apply(process, fx);
+    }
+
+    fn apply(&mut self, process: usize, fx: Vec<Effect>) {
+        for effect in fx {
+            if self.procs[process].node.is_none() {
+                return;
+            }
+            self.apply_one(process, effect);
+        }
+    }
+
+    fn apply_one(&mut self, process: usize, effect: Effect) {
+        let host = self.procs[process].host;
+        let incarnation = self.procs[process].incarnation;
+        match effect {
+            Effect::Listen { port } => match self.listeners.get(&(host, port)) {
+                Some(owner) if *owner != process => {
+                    let input = Input::ListenFailed { port };
+                    self.schedule(
+                        self.now,
+                        Event::Input {
+                            process,
+                            incarnation,
+                            input,
+                        },
+                    );
+                }
+                _ => {
+                    self.listeners.insert((host, port), process);
+                }
+            },
+            Effect::Unlisten { port } => {
+                if self.listeners.get(&(host, port)) == Some(&process) {
+                    self.listeners.remove(&(host, port));
+                }
+            }
+            Effect::Connect {
+                conn: local,
+                target,
+            } => {
+                let end = End {
+                    process,
+                    incarnation,
+                    local,
+                    open: true,
+                };
+                let placeholder = End {
+                    process: usize::MAX,
+                    incarnation: 0,
+                    local: ConnId::In(0),
+                    open: false,
+                };
+                let index = self.conns.len();
+                self.conns.push(Conn {
+                    ends: [end, placeholder],
+                    established: false,
+                    dirs: [Direction::default(), Direction::default()],
+                    target_host: target.host,
+                    target_port: target.port,
+                });
+                self.conn_index.insert((process, local), index);
+                // SYN and SYN-ACK both need a path; otherwise the caller hears nothing.
+                if self.path_up(host, target.host) && self.path_up(target.host, host) {
+                    let at = self.now.add_us(self.latency(host, target.host));
+                    self.conns[index].dirs[0].last_arrival = at;
+                    self.schedule(at, Event::SynArrive { conn: index });
+                }
+            }
+            Effect::Send {
+                conn: local,
+                message,
+            } => {
+                let Some(&conn) = self.conn_index.get(&(process, local)) else {
+                    return;
+                };
+                if !self.conns[conn].established {
+                    return;
+                }
+                let dir = self.dir_of(conn, process);
+                self.send_packet(conn, dir, Packet::Data(message));
+            }
+            Effect::Close { conn: local } => {
+                let Some(conn) = self.conn_index.remove(&(process, local)) else {
+                    return;
+                };
+                let dir = self.dir_of(conn, process);
+                self.conns[conn].ends[dir].open = false;
+                if self.conns[conn].established {
+                    self.send_packet(conn, dir, Packet::Fin);
+                }
+            }
+            Effect::SetTimer { timer, at } => {
+                self.timer_generation += 1;
+                let generation = self.timer_generation;
+                self.procs[process].timers.insert(timer, generation);
+                let at = at.max(self.now);
+                self.schedule(
+                    at,
+                    Event::Timer {
+                        process,
+                        incarnation,
+                        timer,
+                        generation,
+                    },
+                );
+            }
+            Effect::CancelTimer { timer } => {
+                self.procs[process].timers.remove(&timer);
+            }
+            Effect::Append { record } => {
+                let disk = &mut self.procs[process].disk;
+                let zk = matches!(record, Record::Zk(_));
+                disk.records.push(record);
+                // ZooKeeper fsyncs its log before acknowledging: its records are durable at once.
+                if zk {
+                    disk.synced_len = disk.records.len();
+                }
+            }
+            Effect::Sync { token } => {
+                let disk = &mut self.procs[process].disk;
+                disk.synced_len = disk.records.len();
+                let input = Input::Synced { token };
+                let at = self.now.add_us(500);
+                self.schedule(
+                    at,
+                    Event::Input {
+                        process,
+                        incarnation,
+                        input,
+                    },
+                );
+            }
+            Effect::Observe { observation } => {
+                let now = self.now;
+                let name = &self.layout.processes[process].name;
+                self.trace.record(&(now, process, &observation), || {
+                    format!("{now} {name} !! {observation:?}")
+                });
+                self.history
+                    .push(now, Some(process), Kind::Observed(observation));
+            }
+        }
+    }
+
+    // -------------------------------------------------------------------------------------------
+    // Network.
+
+    fn dir_of(&self, conn: usize, process: usize) -> usize {
+        if self.conns[conn].ends[0].process == process {
+            0
+        } else {
+            assert_eq!(
+                self.conns[conn].ends[1].process, process,
+                "not an end of this connection"
+            );
+            1
+        }
+    }
+
+    fn path_up(&self, from: HostId, to: HostId) -> bool {
+        self.hosts_alive[from.0 as usize]
+            && self.hosts_alive[to.0 as usize]
+            && (from == to || !self.cuts.contains_key(&(from, to)))
+    }
+
+    fn latency(&mut self, from: HostId, to: HostId) -> u64 {
+        let (low, high) = if from == to {
+            self.settings.loopback_latency_us
+        } else {
+            self.settings.lan_latency_us
+        };
+        self.rng.range_inclusive(low, high)
+    }
+
+    /// When a packet sent now on `dir` arrives: FIFO per direction.
+    fn arrival(&mut self, conn: usize, dir: usize) -> Time {
+        let from = self.procs[self.conns[conn].ends[dir].process].host;
+        let to = self.procs[self.conns[conn].ends[1 - dir].process].host;
+        let at = self
+            .now
+            .add_us(self.latency(from, to))
+            .max(self.conns[conn].dirs[dir].last_arrival);
+        self.conns[conn].dirs[dir].last_arrival = at;
+        at
+    }
+
+    fn send_packet(&mut self, conn: usize, dir: usize, packet: Packet) {
+        let from = self.procs[self.conns[conn].ends[dir].process].host;
+        let to = self.procs[self.conns[conn].ends[1 - dir].process].host;
+        if !self.conns[conn].dirs[dir].stalled.is_empty() || !self.path_up(from, to) {
+            self.conns[conn].dirs[dir].stalled.push_back(packet);
+            return;
+        }
+        let at = self.arrival(conn, dir);
+        self.schedule(at, Event::Deliver { conn, dir, packet });
+    }
+
+    fn on_syn_arrive(&mut self, conn: usize) {
+        let initiator = self.conns[conn].ends[0];
+        let source_host = self.procs[initiator.process].host;
+        let target_host = self.conns[conn].target_host;
+        if !self.hosts_alive[target_host.0 as usize] {
+            return;
+        }
+        let port = self.conns[conn].target_port;
+        let listener = self.listeners.get(&(target_host, port)).copied();
+        let refused = match listener {
+            Some(process) if initiator.open => {
+                self.next_in_conn += 1;
+                let local = ConnId::In(self.next_in_conn);
+                let incarnation = self.procs[process].incarnation;
+                self.conns[conn].ends[1] = End {
+                    process,
+                    incarnation,
+                    local,
+                    open: true,
+                };
+                self.conns[conn].established = true;
+                self.conn_index.insert((process, local), conn);
+                self.deliver(process, Input::Accepted { conn: local, port });
+                false
+            }
+            Some(_) => return,
+            None => true,
+        };
+        if self.path_up(target_host, source_host) {
+            let at = self.now.add_us(self.latency(target_host, source_host));
+            self.schedule(at, Event::SynAck { conn, refused });
+        }
+    }
+
+    fn on_syn_ack(&mut self, conn: usize, refused: bool) {
+        let initiator = self.conns[conn].ends[0];
+        if !initiator.open || self.procs[initiator.process].incarnation != initiator.incarnation {
+            return;
+        }
+        if refused {
+            self.conn_index
+                .remove(&(initiator.process, initiator.local));
+            self.conns[conn].ends[0].open = false;
+            let input = Input::ConnectFailed {
+                conn: initiator.local,
+                error: ConnectError::Refused,
+            };
+            self.deliver(initiator.process, input);
+        } else {
+            self.deliver(
+                initiator.process,
+                Input::Connected {
+                    conn: initiator.local,
+                },
+            );
+        }
+    }
+
+    fn on_packet(&mut self, conn: usize, dir: usize, packet: Packet) {
+        let receiver = self.conns[conn].ends[1 - dir];
+        let alive = self.procs[receiver.process].node.is_some()
+            && self.procs[receiver.process].incarnation == receiver.incarnation;
+        if !alive || !receiver.open {
+            // Data for a socket that no longer exists: the receiving kernel resets the sender.
+            let sender = self.conns[conn].ends[dir];
+            let receiver_host = self.procs[receiver.process].host;
+            let sender_host = self.procs[sender.process].host;
+            if matches!(packet, Packet::Data(_))
+                && sender.open
+                && self.path_up(receiver_host, sender_host)
+            {
+                let at = self.arrival(conn, 1 - dir);
+                self.schedule(
+                    at,
+                    Event::Deliver {
+                        conn,
+                        dir: 1 - dir,
+                        packet: Packet::Rst,
+                    },
+                );
+            }
+            return;
+        }
+        match packet {
+            Packet::Data(message) => self.deliver(
+                receiver.process,
+                Input::Received {
+                    conn: receiver.local,
+                    message,
+                },
+            ),
+            Packet::Fin | Packet::Rst => {
+                let reason = if matches!(packet, Packet::Fin) {
+                    CloseReason::Eof
+                } else {
+                    CloseReason::Reset
+                };
+                self.conns[conn].ends[1 - dir].open = false;
+                self.conn_index.remove(&(receiver.process, receiver.local));
+                self.deliver(
+                    receiver.process,
+                    Input::Closed {
+                        conn: receiver.local,
+                        reason,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Delivers data that stalled behind a partition, now that paths may be up again.
+    fn flush_stalled(&mut self) {
+        for conn in 0..self.conns.len() {
+            for dir in 0..2 {
+                if self.conns[conn].dirs[dir].stalled.is_empty() {
+                    continue;
+                }
+                let from = self.procs[self.conns[conn].ends[dir].process].host;
+                let to = self.procs[self.conns[conn].ends[1 - dir].process].host;
+                if !self.path_up(from, to) {
+                    continue;
+                }
+                let stalled = std::mem::take(&mut self.conns[conn].dirs[dir].stalled);
+                for packet in stalled {
+                    let at = self.arrival(conn, dir);
+                    self.schedule(at, Event::Deliver { conn, dir, packet });
+                }
+            }
+        }
+    }
+
+    // -------------------------------------------------------------------------------------------
+    // Faults.
+
+    fn run_step(&mut self, index: usize) {
+        let step = self.spec.steps[index].clone();
+        self.last_step_at = self.now;
+        let resolved = self.perform(&step.id, &step.action);
+        let now = self.now;
+        match resolved {
+            Ok(process) => {
+                if let Some(process) = process {
+                    self.step_targets.insert(step.id.clone(), process);
+                }
+                self.history.push(
+                    now,
+                    process,
+                    Kind::Step {
+                        id: step.id.clone(),
+                    },
+                );
+                let who = process
+                    .map(|p| self.layout.processes[p].name.clone())
+                    .unwrap_or_default();
+                self.trace.record(&(now, "step", &step.id, process), || {
+                    format!("{now} step {} {:?} {who}", step.id, step.action)
+                });
+            }
+            Err(()) => {
+                self.history.push(
+                    now,
+                    None,
+                    Kind::StepUnresolved {
+                        id: step.id.clone(),
+                    },
+                );
+                self.trace.record(&(now, "unresolved", &step.id), || {
+                    format!("{now} step {} unresolved", step.id)
+                });
+            }
+        }
+        // Steps that follow this one are scheduled relative to it.
+        for (next, other) in self.spec.steps.clone().iter().enumerate() {
+            if other.at.after.as_deref() == Some(step.id.as_str()) {
+                let delay = self.rng.range_inclusive(other.at.min_ms, other.at.max_ms);
+                let at = self.now.add_ms(delay);
+                self.schedule(at, Event::Step { index: next });
+            }
+        }
+    }
+
+    /// Performs an action; returns the process it acted on, or `Err` if its target was absent.
+    fn perform(&mut self, id: &str, action: &Action) -> Result<Option<usize>, ()> {
+        match action {
+            Action::Crash(target) => {
+                let process = self.resolve(target)?;
+                self.crash_process(process, false);
+                Ok(Some(process))
+            }
+            Action::Restart(target) => {
+                let process = self.resolve(target)?;
+                if self.procs[process].node.is_none()
+                    && self.hosts_alive[self.procs[process].host.0 as usize]
+                {
+                    self.start_process(process);
+                }
+                Ok(Some(process))
+            }
+            Action::Pause {
+                target,
+                duration_ms,
+            } => {
+                let process = self.resolve(target)?;
+                self.pause(process, *duration_ms);
+                Ok(Some(process))
+            }
+            Action::HostCrash(hosts) => {
+                let (hosts, process) = self.resolve_hosts(hosts)?;
+                for host in hosts {
+                    self.hosts_alive[host.0 as usize] = false;
+                    for p in 0..self.procs.len() {
+                        if self.procs[p].host == host {
+                            self.crash_process(p, true);
+                        }
+                    }
+                }
+                Ok(process)
+            }
+            Action::HostRestart(hosts) => {
+                let (hosts, process) = self.resolve_hosts(hosts)?;
+                for host in hosts {
+                    self.hosts_alive[host.0 as usize] = true;
+                    for p in 0..self.procs.len() {
+                        if self.procs[p].host == host && self.procs[p].node.is_none() {
+                            self.start_process(p);
+                        }
+                    }
+                }
+                self.flush_stalled();
+                Ok(process)
+            }
+            Action::Partition { from, to, one_way } => {
+                let mut sources = BTreeSet::new();
+                let mut targets = BTreeSet::new();
+                let mut first = None;
+                for hosts in from {
+                    let (set, process) = self.resolve_hosts(hosts)?;
+                    first = first.or(process);
+                    sources.extend(set);
+                }
+                for hosts in to {
+                    let (set, _) = self.resolve_hosts(hosts)?;
+                    targets.extend(set);
+                }
+                let mut cuts = Vec::new();
+                for a in &sources {
+                    for b in &targets {
+                        if a != b {
+                            cuts.push((*a, *b));
+                            if !one_way {
+                                cuts.push((*b, *a));
+                            }
+                        }
+                    }
+                }
+                for cut in &cuts {
+                    *self.cuts.entry(*cut).or_insert(0) += 1;
+                }
+                self.partitions.insert(id.to_string(), cuts);
+                Ok(first)
+            }
+            Action::Heal { step } => {
+                let healed: Vec<String> = match step {
+                    Some(step) => vec![step.clone()],
+                    None => self.partitions.keys().cloned().collect(),
+                };
+                for step in healed {
+                    for cut in self.partitions.remove(&step).unwrap_or_default() {
+                        let count = self.cuts.get_mut(&cut).expect("a counted cut");
+                        *count -= 1;
+                        if *count == 0 {
+                            self.cuts.remove(&cut);
+                        }
+                    }
+                }
+                self.flush_stalled();
+                Ok(None)
+            }
+        }
+    }
+
+    fn broker(&self, process: usize) -> Option<&Broker> {
+        match self.procs[process].node.as_ref()? {
+            Node::Broker(broker) => Some(broker),
+            Node::Zk(_) => None,
+        }
+    }
+
+    fn zk(&self, process: usize) -> Option<&ZkServer> {
+        match self.procs[process].node.as_ref()? {
+            Node::Zk(server) => Some(server),
+            Node::Broker(_) => None,
+        }
+    }
+
+    fn group_brokers(&self, group: u32) -> Vec<usize> {
+        (0..self.procs.len())
+            .filter(|p| self.layout.processes[*p].group() == Some(group))
+            .collect()
+    }
+
+    fn ensemble_servers(&self, ensemble: u32) -> Vec<usize> {
+        (0..self.procs.len())
+            .filter(|p| {
+                self.layout.processes[*p].is_zk()
+                    && self.layout.processes[*p].ensemble() == Some(ensemble)
+            })
+            .collect()
+    }
+
+    fn pick(&mut self, candidates: Vec<usize>) -> Result<usize, ()> {
+        if candidates.is_empty() {
+            return Err(());
+        }
+        let i = self.rng.range(0, candidates.len() as u64) as usize;
+        Ok(candidates[i])
+    }
+
+    fn resolve(&mut self, target: &Target) -> Result<usize, ()> {
+        match target {
+            Target::Process(name) => self.layout.process_named(name).ok_or(()),
+            Target::Master(group) => {
+                let serving: Vec<usize> = self
+                    .group_brokers(*group)
+                    .into_iter()
+                    .filter(|p| self.broker(*p).is_some_and(|b| b.is_serving()))
+                    .collect();
+                self.pick(serving)
+            }
+            Target::RandomSlave(group) => {
+                let slaves: Vec<usize> = self
+                    .group_brokers(*group)
+                    .into_iter()
+                    .filter(|p| self.broker(*p).is_some_and(|b| !b.is_serving()))
+                    .collect();
+                self.pick(slaves)
+            }
+            Target::Oldest(group) | Target::Youngest(group) => {
+                let mut members: Vec<(String, usize)> = self
+                    .group_brokers(*group)
+                    .into_iter()
+                    .filter_map(|p| Some((self.broker(p)?.my_eid()?, p)))
+                    .collect();
+                members.sort();
+                let chosen = if matches!(target, Target::Oldest(_)) {
+                    members.first()
+                } else {
+                    members.last()
+                };
+                chosen.map(|(_, p)| *p).ok_or(())
+            }
+            Target::ZkLeader(ensemble) => {
+                let leaders: Vec<usize> = self
+                    .ensemble_servers(*ensemble)
+                    .into_iter()
+                    .filter(|p| {
+                        self.zk(*p)
+                            .is_some_and(|s| s.is_leading() && s.is_serving())
+                    })
+                    .collect();
+                self.pick(leaders)
+            }
+            Target::ZkFollower(ensemble) => {
+                let followers: Vec<usize> = self
+                    .ensemble_servers(*ensemble)
+                    .into_iter()
+                    .filter(|p| {
+                        self.zk(*p)
+                            .is_some_and(|s| s.is_following() && s.is_serving())
+                    })
+                    .collect();
+                self.pick(followers)
+            }
+            Target::Step(id) => self.step_targets.get(id).copied().ok_or(()),
+        }
+    }
+
+    fn resolve_hosts(&mut self, hosts: &Hosts) -> Result<(Vec<HostId>, Option<usize>), ()> {
+        match hosts {
+            Hosts::Named(name) => Ok((vec![self.layout.host_named(name).ok_or(())?], None)),
+            Hosts::HostOf(target) => {
+                let process = self.resolve(target)?;
+                Ok((vec![self.procs[process].host], Some(process)))
+            }
+            Hosts::ZkHosts => Ok((self.host_ids(|n| n.starts_with("zkhost")), None)),
+            Hosts::BrokerHosts => Ok((self.host_ids(|n| n.starts_with("mqhost")), None)),
+        }
+    }
+
+    fn host_ids(&self, keep: impl Fn(&str) -> bool) -> Vec<HostId> {
+        (0..self.layout.hosts.len())
+            .filter(|i| keep(&self.layout.hosts[*i].name))
+            .map(|i| HostId(i as u16))
+            .collect()
+    }
+}
+
+/// A one-line rendering of an input for the readable trace.
+fn summarize(input: &Input) -> String {
+    let text = format!("{input:?}");
+    if text.len() > 240 {
+        format!(
+            "{}…",
+            &text[..text
+                .char_indices()
+                .nth(240)
+                .map(|(i, _)| i)
+                .unwrap_or(text.len())]
+        )
+    } else {
+        text
+    }
+}
