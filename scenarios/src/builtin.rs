@@ -1,0 +1,43 @@
+//! The built-in scenarios: the same TOML format as user files, compiled into the binary.
+
+use crate::format::{self, FormatError};
+use sim::Spec;
+
+/// `(file name, text)` of every built-in scenario.
+pub const FILES: [(&str, &str); 3] = [
+    (
+        "builtin/master-crash.toml",
+        include_str!("../builtin/master-crash.toml"),
+    ),
+    (
+        "builtin/zk-leader-crash.toml",
+        include_str!("../builtin/zk-leader-crash.toml"),
+    ),
+    (
+        "builtin/master-zk-partition.toml",
+        include_str!("../builtin/master-zk-partition.toml"),
+    ),
+];
+
+/// Every built-in scenario, parsed.
+pub fn all() -> Vec<Spec> {
+    FILES
+        .iter()
+        .map(|(file, text)| format::parse(file, text).expect("built-in scenarios parse"))
+        .collect()
+}
+
+/// A built-in scenario by name.
+pub fn named(name: &str) -> Result<Spec, FormatError> {
+    all().into_iter().find(|s| s.name == name).ok_or_else(|| {
+        let names: Vec<String> = all().into_iter().map(|s| s.name).collect();
+        FormatError {
+            file: "<built-in>".into(),
+            field: "scenario".into(),
+            message: format!(
+                "expected one of {} (or --scenario-file F), got `{name}`",
+                names.join(", ")
+            ),
+        }
+    })
+}

@@ -1,0 +1,497 @@
+//! The scenario file format (TOML, documented in docs/scenarios.md) and its translation into a
+//! `sim::Spec`. Every error is one line naming the file, the field and the expected form.
+
+use broker_model::broker::SyncMode;
+use serde::Deserialize;
+use sim::spec::{Action, At, Hosts, Settings, Sometimes, Spec, Step, Target, TopologySpec};
+use std::fmt;
+
+/// A bad scenario file: `<file>: <field>: <what was expected>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FormatError {
+    pub file: String,
+    pub field: String,
+    pub message: String,
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}: {}", self.file, self.field, self.message)
+    }
+}
+
+impl std::error::Error for FormatError {}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileScenario {
+    name: String,
+    #[serde(default)]
+    description: String,
+    duration_s: u64,
+    liveness_deadline_s: u64,
+    measure_from: Option<String>,
+    #[serde(default)]
+    sometimes: Vec<String>,
+    #[serde(default)]
+    topology: FileTopology,
+    #[serde(default)]
+    settings: FileSettings,
+    #[serde(default)]
+    step: Vec<FileStep>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileTopology {
+    groups: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    tick_time_ms: Option<u64>,
+    init_limit: Option<u64>,
+    sync_limit: Option<u64>,
+    zk_session_timeout_ms: Option<u64>,
+    replicas: Option<u32>,
+    sync: Option<String>,
+    broker_startup_ms: Option<u64>,
+    broker_restart_delay_ms: Option<u64>,
+    master_recovery_ms: Option<u64>,
+    lan_latency_us: Option<[u64; 2]>,
+    loopback_latency_us: Option<[u64; 2]>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Seconds {
+    Exact(f64),
+    Range([f64; 2]),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileStep {
+    id: String,
+    after: Option<String>,
+    at_s: Seconds,
+    action: String,
+    target: Option<String>,
+    duration_ms: Option<u64>,
+    from: Option<Vec<String>>,
+    to: Option<Vec<String>>,
+    #[serde(default)]
+    one_way: bool,
+    partition: Option<String>,
+    hosts: Option<String>,
+}
+
+/// Parses scenario text; `file` names it in errors.
+pub fn parse(file: &str, text: &str) -> Result<Spec, FormatError> {
+    let raw: FileScenario = toml::from_str(text).map_err(|e| toml_error(file, text, &e))?;
+    let error = |field: String, message: String| FormatError {
+        file: file.to_string(),
+        field,
+        message,
+    };
+    let mut settings = Settings::seed();
+    apply_settings(&mut settings, &raw.settings).map_err(|(f, m)| error(f, m))?;
+    let groups = raw.topology.groups.unwrap_or(1);
+    if !(1..=2).contains(&groups) {
+        return Err(error(
+            "topology.groups".into(),
+            format!("expected 1 or 2, got {groups}"),
+        ));
+    }
+    let mut steps = Vec::new();
+    for (i, step) in raw.step.iter().enumerate() {
+        let parsed = parse_step(step, &steps, groups)
+            .map_err(|(f, m)| error(format!("step[{i}].{f}"), m))?;
+        steps.push(parsed);
+    }
+    let mut sometimes = Vec::new();
+    for (i, name) in raw.sometimes.iter().enumerate() {
+        let Some(what) = Sometimes::ALL.into_iter().find(|s| s.name() == name) else {
+            let names: Vec<&str> = Sometimes::ALL.iter().map(|s| s.name()).collect();
+            return Err(error(
+                format!("sometimes[{i}]"),
+                format!("expected one of {}, got `{name}`", names.join(", ")),
+            ));
+        };
+        sometimes.push(what);
+    }
+    if let Some(id) = &raw.measure_from {
+        if !steps.iter().any(|s: &Step| &s.id == id) {
+            return Err(error(
+                "measure_from".into(),
+                format!("expected the id of a step, got `{id}`"),
+            ));
+        }
+    }
+    if raw.duration_s == 0 {
+        return Err(error(
+            "duration_s".into(),
+            "expected a positive number of seconds".into(),
+        ));
+    }
+    Ok(Spec {
+        name: raw.name,
+        description: raw.description,
+        topology: TopologySpec { groups },
+        settings,
+        duration_ms: raw.duration_s * 1000,
+        liveness_deadline_ms: raw.liveness_deadline_s * 1000,
+        steps,
+        sometimes,
+        measure_from: raw.measure_from,
+    })
+}
+
+/// toml's error as one line: `file: field (line N): message`.
+fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> FormatError {
+    let (line, field) = match e.span() {
+        Some(span) => {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            let line_text = text.lines().nth(line - 1).unwrap_or("");
+            let field = line_text
+                .split('=')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .trim_matches(['[', ']'])
+                .to_string();
+            (Some(line), field)
+        }
+        None => (None, String::new()),
+    };
+    let field = match (line, field.is_empty()) {
+        (Some(line), false) => format!("`{field}` (line {line})"),
+        (Some(line), true) => format!("line {line}"),
+        (None, _) => "file".to_string(),
+    };
+    let message = e.message().replace('\n', " ");
+    FormatError {
+        file: file.to_string(),
+        field,
+        message,
+    }
+}
+
+fn apply_settings(settings: &mut Settings, raw: &FileSettings) -> Result<(), (String, String)> {
+    let positive =
+        |name: &str, value: Option<u64>, into: &mut u64| -> Result<(), (String, String)> {
+            if let Some(v) = value {
+                if v == 0 {
+                    return Err((
+                        format!("settings.{name}"),
+                        "expected a positive integer".into(),
+                    ));
+                }
+                *into = v;
+            }
+            Ok(())
+        };
+    positive("tick_time_ms", raw.tick_time_ms, &mut settings.tick_time_ms)?;
+    positive("init_limit", raw.init_limit, &mut settings.init_limit)?;
+    positive("sync_limit", raw.sync_limit, &mut settings.sync_limit)?;
+    positive(
+        "zk_session_timeout_ms",
+        raw.zk_session_timeout_ms,
+        &mut settings.zk_session_timeout_ms,
+    )?;
+    if let Some(v) = raw.broker_startup_ms {
+        settings.broker_startup_ms = v;
+    }
+    if let Some(v) = raw.broker_restart_delay_ms {
+        settings.broker_restart_delay_ms = v;
+    }
+    if let Some(v) = raw.master_recovery_ms {
+        settings.master_recovery_ms = v;
+    }
+    if let Some(replicas) = raw.replicas {
+        if !(1..=3).contains(&replicas) {
+            return Err((
+                "settings.replicas".into(),
+                format!("expected 1..=3 (three brokers per group), got {replicas}"),
+            ));
+        }
+        settings.replicas = replicas;
+    }
+    if let Some(sync) = &raw.sync {
+        settings.sync = SyncMode::parse(sync).ok_or_else(|| {
+            let names: Vec<&str> = SyncMode::ALL.iter().map(|m| m.name()).collect();
+            (
+                "settings.sync".to_string(),
+                format!("expected one of {}, got `{sync}`", names.join(", ")),
+            )
+        })?;
+    }
+    for (name, value, into) in [
+        (
+            "lan_latency_us",
+            raw.lan_latency_us,
+            &mut settings.lan_latency_us,
+        ),
+        (
+            "loopback_latency_us",
+            raw.loopback_latency_us,
+            &mut settings.loopback_latency_us,
+        ),
+    ] {
+        if let Some([low, high]) = value {
+            if low > high {
+                return Err((
+                    format!("settings.{name}"),
+                    format!("expected [min, max] with min <= max, got [{low}, {high}]"),
+                ));
+            }
+            *into = (low, high);
+        }
+    }
+    Ok(())
+}
+
+fn seconds_to_ms(value: f64) -> Result<u64, String> {
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!(
+            "expected a non-negative number of seconds, got {value}"
+        ));
+    }
+    Ok((value * 1000.0).round() as u64)
+}
+
+fn parse_step(step: &FileStep, earlier: &[Step], groups: u32) -> Result<Step, (String, String)> {
+    if earlier.iter().any(|s| s.id == step.id) {
+        return Err((
+            "id".into(),
+            format!("expected a unique step id, `{}` is used twice", step.id),
+        ));
+    }
+    if let Some(after) = &step.after {
+        if !earlier.iter().any(|s| &s.id == after) {
+            return Err((
+                "after".into(),
+                format!("expected the id of an earlier step, got `{after}`"),
+            ));
+        }
+    }
+    let (min_ms, max_ms) = match step.at_s {
+        Seconds::Exact(s) => {
+            let ms = seconds_to_ms(s).map_err(|m| ("at_s".to_string(), m))?;
+            (ms, ms)
+        }
+        Seconds::Range([low, high]) => {
+            let low = seconds_to_ms(low).map_err(|m| ("at_s".to_string(), m))?;
+            let high = seconds_to_ms(high).map_err(|m| ("at_s".to_string(), m))?;
+            if low > high {
+                return Err(("at_s".into(), "expected [min, max] with min <= max".into()));
+            }
+            (low, high)
+        }
+    };
+    let target = || -> Result<Target, (String, String)> {
+        let text = step.target.as_deref().ok_or((
+            "target".to_string(),
+            "expected a target for this action".to_string(),
+        ))?;
+        parse_target(text, earlier, groups).map_err(|m| ("target".to_string(), m))
+    };
+    let action = match step.action.as_str() {
+        "crash" => Action::Crash(target()?),
+        "restart" => Action::Restart(target()?),
+        "pause" => {
+            let duration_ms = step.duration_ms.ok_or(("duration_ms".to_string(), "expected the pause length in ms".to_string()))?;
+            Action::Pause { target: target()?, duration_ms }
+        }
+        "host-crash" | "host-restart" => {
+            let text = step.hosts.as_deref().ok_or(("hosts".to_string(), "expected a host set".to_string()))?;
+            let hosts = parse_hosts(text, earlier, groups).map_err(|m| ("hosts".to_string(), m))?;
+            if step.action == "host-crash" { Action::HostCrash(hosts) } else { Action::HostRestart(hosts) }
+        }
+        "partition" => {
+            let list = |name: &str, items: &Option<Vec<String>>| -> Result<Vec<Hosts>, (String, String)> {
+                let items = items.as_ref().ok_or((name.to_string(), "expected a list of host sets".to_string()))?;
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| parse_hosts(t, earlier, groups).map_err(|m| (format!("{name}[{i}]"), m)))
+                    .collect()
+            };
+            Action::Partition { from: list("from", &step.from)?, to: list("to", &step.to)?, one_way: step.one_way }
+        }
+        "heal" => {
+            if let Some(id) = &step.partition {
+                if !earlier.iter().any(|s| &s.id == id && matches!(s.action, Action::Partition { .. })) {
+                    return Err(("partition".into(), format!("expected the id of an earlier partition step, got `{id}`")));
+                }
+            }
+            Action::Heal { step: step.partition.clone() }
+        }
+        other => {
+            return Err((
+                "action".into(),
+                format!("expected one of crash, restart, pause, host-crash, host-restart, partition, heal; got `{other}`"),
+            ))
+        }
+    };
+    Ok(Step {
+        id: step.id.clone(),
+        at: At {
+            after: step.after.clone(),
+            min_ms,
+            max_ms,
+        },
+        action,
+    })
+}
+
+const TARGET_FORMS: &str =
+    "a process (mq1, zk2, ...) or a role (master:group1, slave:group1, oldest:group1, \
+     youngest:group1, zk-leader:ensemble1, zk-follower:ensemble1, step:<id>)";
+
+fn parse_index(text: &str, prefix: &str, max: u32) -> Option<u32> {
+    let n: u32 = text.strip_prefix(prefix)?.parse().ok()?;
+    (1..=max).contains(&n).then_some(n)
+}
+
+/// `mq2`, `zk1`, `master:group1`, `slave:group2`, `oldest:group1`, `youngest:group1`,
+/// `zk-leader:ensemble1`, `zk-follower:ensemble1`, `step:<id>`.
+pub fn parse_target(text: &str, earlier: &[Step], groups: u32) -> Result<Target, String> {
+    let bad = || format!("expected {TARGET_FORMS}, got `{text}`");
+    if let Some((role, arg)) = text.split_once(':') {
+        if role == "step" {
+            return if earlier.iter().any(|s| s.id == arg) {
+                Ok(Target::Step(arg.to_string()))
+            } else {
+                Err(format!(
+                    "expected step:<id of an earlier step>, got `{text}`"
+                ))
+            };
+        }
+        let group = parse_index(arg, "group", groups);
+        let ensemble = parse_index(arg, "ensemble", groups);
+        return match (role, group, ensemble) {
+            ("master", Some(g), _) => Ok(Target::Master(g)),
+            ("slave", Some(g), _) => Ok(Target::RandomSlave(g)),
+            ("oldest", Some(g), _) => Ok(Target::Oldest(g)),
+            ("youngest", Some(g), _) => Ok(Target::Youngest(g)),
+            ("zk-leader", _, Some(e)) => Ok(Target::ZkLeader(e)),
+            ("zk-follower", _, Some(e)) => Ok(Target::ZkFollower(e)),
+            _ => Err(bad()),
+        };
+    }
+    let processes = 3 * groups;
+    if parse_index(text, "mq", processes).is_some() || parse_index(text, "zk", processes).is_some()
+    {
+        return Ok(Target::Process(text.to_string()));
+    }
+    Err(bad())
+}
+
+/// `zk-hosts`, `broker-hosts`, a host name (`zkhost1`, `mqhost2`), or `host-of:<target>`.
+fn parse_hosts(text: &str, earlier: &[Step], groups: u32) -> Result<Hosts, String> {
+    match text {
+        "zk-hosts" => return Ok(Hosts::ZkHosts),
+        "broker-hosts" => return Ok(Hosts::BrokerHosts),
+        _ => {}
+    }
+    if let Some(target) = text.strip_prefix("host-of:") {
+        return parse_target(target, earlier, groups).map(Hosts::HostOf);
+    }
+    if parse_index(text, "zkhost", 3).is_some() || parse_index(text, "mqhost", groups).is_some() {
+        return Ok(Hosts::Named(text.to_string()));
+    }
+    Err(format!(
+        "expected zk-hosts, broker-hosts, a host (zkhost1..3, mqhost1..{groups}) or host-of:<target>, got `{text}`"
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = "name = \"x\"\nduration_s = 10\nliveness_deadline_s = 5\n";
+
+    #[test]
+    fn every_builtin_parses() {
+        for (file, text) in crate::builtin::FILES {
+            parse(file, text).unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    #[test]
+    fn unknown_field_names_file_field_and_line() {
+        let text = format!("{MINIMAL}colour = \"red\"\n");
+        let error = parse("bad.toml", &text).unwrap_err().to_string();
+        assert!(
+            error.starts_with("bad.toml: `colour` (line 4): unknown field `colour`"),
+            "{error}"
+        );
+        assert!(!error.contains('\n'));
+    }
+
+    #[test]
+    fn wrong_type_names_the_field() {
+        let text = "name = \"x\"\nduration_s = \"long\"\nliveness_deadline_s = 5\n";
+        let error = parse("bad.toml", text).unwrap_err().to_string();
+        assert!(
+            error.starts_with("bad.toml: `duration_s` (line 2): invalid type"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn bad_target_and_sync_are_explained() {
+        let text = format!("{MINIMAL}[[step]]\nid = \"a\"\nat_s = 1\naction = \"crash\"\ntarget = \"boss:group1\"\n");
+        let error = parse("f.toml", &text).unwrap_err();
+        assert_eq!(error.field, "step[0].target");
+        assert!(error.message.contains("master:group1"), "{error}");
+        let text = format!("{MINIMAL}[settings]\nsync = \"fast\"\n");
+        let error = parse("f.toml", &text).unwrap_err();
+        assert_eq!(error.field, "settings.sync");
+        assert!(error.message.contains("quorum_mem"), "{error}");
+    }
+
+    #[test]
+    fn targets_cover_every_role() {
+        let earlier = [Step {
+            id: "crash".into(),
+            at: At {
+                after: None,
+                min_ms: 0,
+                max_ms: 0,
+            },
+            action: Action::Crash(Target::Master(1)),
+        }];
+        assert_eq!(
+            parse_target("mq2", &earlier, 1),
+            Ok(Target::Process("mq2".into()))
+        );
+        assert_eq!(
+            parse_target("slave:group1", &earlier, 1),
+            Ok(Target::RandomSlave(1))
+        );
+        assert_eq!(
+            parse_target("oldest:group1", &earlier, 1),
+            Ok(Target::Oldest(1))
+        );
+        assert_eq!(
+            parse_target("youngest:group1", &earlier, 1),
+            Ok(Target::Youngest(1))
+        );
+        assert_eq!(
+            parse_target("zk-follower:ensemble1", &earlier, 1),
+            Ok(Target::ZkFollower(1))
+        );
+        assert_eq!(
+            parse_target("step:crash", &earlier, 1),
+            Ok(Target::Step("crash".into()))
+        );
+        assert!(
+            parse_target("mq4", &earlier, 1).is_err(),
+            "group 2 does not exist with one group"
+        );
+        assert!(parse_target("master:group2", &earlier, 2).is_ok());
+    }
+}
