@@ -8,9 +8,7 @@
 //! `BrokerService`, a new ZooKeeper session and a new member id.
 
 use crate::elector::{self, eid_of_node_name, Member, NodeState};
-use crate::io::{
-    Addr, ConnId, DemoteReason, Effect, HostId, Input, Message, Observation, Record, TimerId,
-};
+use crate::io::{Addr, ConnId, DemoteReason, Effect, HostId, Input, Message, Observation, Record, TimerId};
 use crate::rng::Rng;
 use crate::time::Time;
 use crate::zk::client::{ClientTimer, ZkClient, ZkEvent};
@@ -226,8 +224,7 @@ impl Broker {
                 other => panic!("foreign record on a broker disk: {other:?}"),
             }
         }
-        let node_id =
-            node_id.unwrap_or_else(|| format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64()));
+        let node_id = node_id.unwrap_or_else(|| format!("{:016x}{:016x}", rng.next_u64(), rng.next_u64()));
         Broker {
             config,
             rng,
@@ -248,31 +245,19 @@ impl Broker {
     }
 
     pub fn my_eid(&self) -> Option<String> {
-        self.instance
-            .as_ref()?
-            .my_name
-            .as_deref()
-            .and_then(eid_of_node_name)
+        self.instance.as_ref()?.my_name.as_deref().and_then(eid_of_node_name)
     }
 
     pub fn on_start(&mut self, now: Time, fx: &mut Vec<Effect>) {
-        fx.push(Effect::Append {
-            record: Record::Broker(BrokerRecord::NodeId(self.node_id.clone())),
-        });
+        fx.push(Effect::Append { record: Record::Broker(BrokerRecord::NodeId(self.node_id.clone())) });
         fx.push(Effect::Sync { token: 0 });
         let at = now.add_ms(self.config.startup_ms);
-        fx.push(Effect::SetTimer {
-            timer: TimerId::Broker(BrokerTimer::Startup),
-            at,
-        });
+        fx.push(Effect::SetTimer { timer: TimerId::Broker(BrokerTimer::Startup), at });
     }
 
     fn new_conn(&mut self) -> ConnId {
         self.next_conn += 1;
-        assert!(
-            self.next_conn < 1 << 32,
-            "broker conn ids overflow into zk client space"
-        );
+        assert!(self.next_conn < 1 << 32, "broker conn ids overflow into zk client space");
         ConnId::Out(self.next_conn)
     }
 
@@ -281,9 +266,7 @@ impl Broker {
         assert!(self.instance.is_none());
         self.instances_started += 1;
         let number = self.instances_started;
-        fx.push(Effect::Observe {
-            observation: Observation::BrokerStarted { instance: number },
-        });
+        fx.push(Effect::Observe { observation: Observation::BrokerStarted { instance: number } });
         let zk = ZkClient::new(
             now,
             number,
@@ -312,9 +295,7 @@ impl Broker {
 
     pub fn on_input(&mut self, now: Time, input: Input, fx: &mut Vec<Effect>) {
         match input {
-            Input::Timer {
-                timer: TimerId::Broker(t),
-            } => self.on_timer(now, t, fx),
+            Input::Timer { timer: TimerId::Broker(t) } => self.on_timer(now, t, fx),
             Input::Timer { timer } => panic!("foreign timer {timer:?}"),
             Input::Connected { conn } => self.on_connected(now, conn, fx),
             Input::ConnectFailed { conn, .. } | Input::Closed { conn, .. } => {
@@ -350,9 +331,7 @@ impl Broker {
                 inst.zk.on_timer(now, kind, &mut self.rng, fx, &mut events);
                 self.on_zk_events(now, events, fx);
             }
-            BrokerTimer::MasterRecovered { instance } => {
-                self.on_master_recovered(now, instance, fx)
-            }
+            BrokerTimer::MasterRecovered { instance } => self.on_master_recovered(now, instance, fx),
             BrokerTimer::SlaveRetry { instance } => {
                 let Some(inst) = self.instance.as_ref() else {
                     return;
@@ -398,17 +377,13 @@ impl Broker {
     fn on_zk_event(&mut self, now: Time, event: ZkEvent, fx: &mut Vec<Effect>) {
         match event {
             ZkEvent::SyncConnected { session } => {
-                fx.push(Effect::Observe {
-                    observation: Observation::BrokerSessionConnected { session },
-                });
+                fx.push(Effect::Observe { observation: Observation::BrokerSessionConnected { session } });
                 self.on_group_connected(now, fx);
             }
             ZkEvent::Disconnected => {
                 let inst = self.instance.as_mut().expect("checked");
                 let session = inst.zk.session().expect("was connected");
-                fx.push(Effect::Observe {
-                    observation: Observation::BrokerSessionDisconnected { session },
-                });
+                fx.push(Effect::Observe { observation: Observation::BrokerSessionDisconnected { session } });
                 // `ZooKeeperGroup.onDisconnected`: members = {}.
                 inst.members.clear();
                 inst.zk_ops.clear();
@@ -417,9 +392,7 @@ impl Broker {
             ZkEvent::Expired => {
                 let inst = self.instance.as_mut().expect("checked");
                 if let Some(session) = inst.zk.session() {
-                    fx.push(Effect::Observe {
-                        observation: Observation::BrokerSessionExpired { session },
-                    });
+                    fx.push(Effect::Observe { observation: Observation::BrokerSessionExpired { session } });
                 }
                 // `ZKClient`: `_zk = null; tryConnect()` — a new session; the node rejoins with a
                 // new, larger eid because its old znode is gone.
@@ -448,18 +421,11 @@ impl Broker {
         for part in zk_path.split('/').filter(|p| !p.is_empty()) {
             prefix.push('/');
             prefix.push_str(part);
-            let op = Op::Create {
-                path: prefix.clone(),
-                data: String::new(),
-                mode: CreateMode::Persistent,
-            };
+            let op = Op::Create { path: prefix.clone(), data: String::new(), mode: CreateMode::Persistent };
             self.zk_request(now, op, ZkOp::CreateParent, fx);
         }
         // The tree tracker is rebuilt on every connect (AMQ-5082).
-        let op = Op::GetChildren {
-            path: zk_path.clone(),
-            watch: true,
-        };
+        let op = Op::GetChildren { path: zk_path.clone(), watch: true };
         self.zk_request(now, op, ZkOp::GetChildren, fx);
         let inst = self.instance.as_ref().expect("checked");
         match inst.my_name.clone() {
@@ -468,11 +434,7 @@ impl Broker {
             Some(name) => {
                 let state = self.current_state();
                 let path = format!("{zk_path}/{name}");
-                let op = Op::SetData {
-                    path,
-                    data: state.to_json(),
-                    version: None,
-                };
+                let op = Op::SetData { path, data: state.to_json(), version: None };
                 self.zk_request(now, op, ZkOp::Update, fx);
                 self.instance.as_mut().expect("checked").published = Some(state);
             }
@@ -483,24 +445,14 @@ impl Broker {
     fn join(&mut self, now: Time, fx: &mut Vec<Effect>) {
         let state = self.current_state();
         let path = format!("{}/0", self.config.zk_path);
-        let op = Op::Create {
-            path,
-            data: state.to_json(),
-            mode: CreateMode::EphemeralSequential,
-        };
+        let op = Op::Create { path, data: state.to_json(), mode: CreateMode::EphemeralSequential };
         self.zk_request(now, op, ZkOp::Join, fx);
         let inst = self.instance.as_mut().expect("checked");
         inst.joining = true;
         inst.published = Some(state);
     }
 
-    fn on_zk_reply(
-        &mut self,
-        now: Time,
-        xid: u64,
-        result: Result<OpResult, ZkError>,
-        fx: &mut Vec<Effect>,
-    ) {
+    fn on_zk_reply(&mut self, now: Time, xid: u64, result: Result<OpResult, ZkError>, fx: &mut Vec<Effect>) {
         let inst = self.instance.as_mut().expect("checked");
         let Some(purpose) = inst.zk_ops.remove(&xid) else {
             return;
@@ -513,9 +465,7 @@ impl Broker {
                 let session = inst.zk.session().expect("connected");
                 inst.my_name = Some(name);
                 inst.joining = false;
-                fx.push(Effect::Observe {
-                    observation: Observation::BrokerJoined { eid, session },
-                });
+                fx.push(Effect::Observe { observation: Observation::BrokerJoined { eid, session } });
                 self.changed(now, fx);
             }
             (ZkOp::Join, _) => {
@@ -528,26 +478,16 @@ impl Broker {
             }
             (ZkOp::Update, _) => {}
             (ZkOp::GetChildren, Ok(OpResult::Children { names })) => {
-                let names: Vec<String> = names
-                    .into_iter()
-                    .filter(|n| eid_of_node_name(n).is_some())
-                    .collect();
+                let names: Vec<String> =
+                    names.into_iter().filter(|n| eid_of_node_name(n).is_some()).collect();
                 inst.members.retain(|name, _| names.contains(name));
-                let new: Vec<String> = names
-                    .into_iter()
-                    .filter(|n| !inst.members.contains_key(n))
-                    .collect();
+                let new: Vec<String> = names.into_iter().filter(|n| !inst.members.contains_key(n)).collect();
                 for name in &new {
                     inst.members.insert(name.clone(), None);
                 }
                 for name in new {
                     let path = format!("{}/{name}", self.config.zk_path);
-                    self.zk_request(
-                        now,
-                        Op::GetData { path, watch: true },
-                        ZkOp::GetData { name },
-                        fx,
-                    );
+                    self.zk_request(now, Op::GetData { path, watch: true }, ZkOp::GetData { name }, fx);
                 }
                 self.changed(now, fx);
             }
@@ -570,26 +510,13 @@ impl Broker {
         let zk_path = self.config.zk_path.clone();
         match kind {
             WatchKind::NodeChildrenChanged if path == zk_path => {
-                self.zk_request(
-                    now,
-                    Op::GetChildren { path, watch: true },
-                    ZkOp::GetChildren,
-                    fx,
-                );
+                self.zk_request(now, Op::GetChildren { path, watch: true }, ZkOp::GetChildren, fx);
             }
             WatchKind::NodeDataChanged | WatchKind::NodeCreated => {
-                let Some(name) = path
-                    .strip_prefix(&format!("{zk_path}/"))
-                    .map(str::to_string)
-                else {
+                let Some(name) = path.strip_prefix(&format!("{zk_path}/")).map(str::to_string) else {
                     return;
                 };
-                self.zk_request(
-                    now,
-                    Op::GetData { path, watch: true },
-                    ZkOp::GetData { name },
-                    fx,
-                );
+                self.zk_request(now, Op::GetData { path, watch: true }, ZkOp::GetData { name }, fx);
             }
             WatchKind::NodeDeleted => {
                 if let Some(name) = path.strip_prefix(&format!("{zk_path}/")) {
@@ -612,10 +539,8 @@ impl Broker {
             .iter()
             .filter_map(|(name, state)| {
                 let state = state.as_ref()?;
-                (state.id == self.config.broker_name).then(|| Member {
-                    eid: eid_of_node_name(name).expect("filtered"),
-                    state: state.clone(),
-                })
+                (state.id == self.config.broker_name)
+                    .then(|| Member { eid: eid_of_node_name(name).expect("filtered"), state: state.clone() })
             })
             .collect()
     }
@@ -657,9 +582,7 @@ impl Broker {
         };
         if elected.is_some() && elected != previous {
             let eid = elected.clone().expect("checked");
-            fx.push(Effect::Observe {
-                observation: Observation::Elected { eid },
-            });
+            fx.push(Effect::Observe { observation: Observation::Elected { eid } });
         }
         let master_elected = members.first().and_then(|head| head.state.elected.clone());
         let target = master_elected
@@ -671,8 +594,7 @@ impl Broker {
         let mut transition = false;
         if master_elected.is_some() {
             inst.position = -1;
-        } else if inst.connected_address.is_none() && inst.address.is_none() && !inst.updating_store
-        {
+        } else if inst.connected_address.is_none() && inst.address.is_none() && !inst.updating_store {
             inst.position = self.wal_append_position as i64;
         }
         let is_master = matches!(inst.store, Store::Master(_));
@@ -710,11 +632,7 @@ impl Broker {
             return;
         }
         let path = format!("{}/{name}", self.config.zk_path);
-        let op = Op::SetData {
-            path,
-            data: state.to_json(),
-            version: None,
-        };
+        let op = Op::SetData { path, data: state.to_json(), version: None };
         self.zk_request(now, op, ZkOp::Update, fx);
         self.instance.as_mut().expect("checked").published = Some(state);
     }
@@ -727,17 +645,10 @@ impl Broker {
         self.stop_slave(fx);
         let inst = self.instance.as_mut().expect("checked");
         inst.updating_store = true;
-        inst.store = Store::Master(MasterStore {
-            phase: MasterPhase::Recovering,
-            sessions: BTreeMap::new(),
-        });
-        fx.push(Effect::Observe {
-            observation: Observation::Promoted { eid },
-        });
+        inst.store = Store::Master(MasterStore { phase: MasterPhase::Recovering, sessions: BTreeMap::new() });
+        fx.push(Effect::Observe { observation: Observation::Promoted { eid } });
         let at = now.add_ms(self.config.recovery_ms);
-        let timer = TimerId::Broker(BrokerTimer::MasterRecovered {
-            instance: inst.number,
-        });
+        let timer = TimerId::Broker(BrokerTimer::MasterRecovered { instance: inst.number });
         fx.push(Effect::SetTimer { timer, at });
     }
 
@@ -753,15 +664,10 @@ impl Broker {
         };
         assert_eq!(master.phase, MasterPhase::Recovering);
         // `start_protocol_server`: bind, then publish the address (the callback runs at once).
-        fx.push(Effect::Listen {
-            port: self.config.bind_port,
-        });
+        fx.push(Effect::Listen { port: self.config.bind_port });
         master.phase = MasterPhase::WaitingForSlaves;
         inst.updating_store = false;
-        inst.address = Some(format!(
-            "tcp://{}:{}",
-            self.config.hostname, self.config.bind_port
-        ));
+        inst.address = Some(format!("tcp://{}:{}", self.config.hostname, self.config.bind_port));
         self.maybe_serve(now, fx);
         self.changed(now, fx);
     }
@@ -769,11 +675,7 @@ impl Broker {
     /// `wal_sync_to(wal_append_position)` returns once `replicas/2` slaves caught up (skipped
     /// without a remote part); then the locker releases and the broker opens its connectors.
     fn maybe_serve(&mut self, _now: Time, fx: &mut Vec<Effect>) {
-        let needed = if self.config.sync.has_remote() {
-            self.config.replicas / 2
-        } else {
-            0
-        } as usize;
+        let needed = if self.config.sync.has_remote() { self.config.replicas / 2 } else { 0 } as usize;
         let inst = self.instance.as_mut().expect("checked");
         let Store::Master(master) = &mut inst.store else {
             return;
@@ -787,27 +689,17 @@ impl Broker {
         }
         master.phase = MasterPhase::Serving;
         inst.serving = true;
-        fx.push(Effect::Listen {
-            port: self.config.openwire_port,
-        });
-        fx.push(Effect::Listen {
-            port: self.config.stomp_port,
-        });
-        fx.push(Effect::Observe {
-            observation: Observation::Serving { on: true },
-        });
+        fx.push(Effect::Listen { port: self.config.openwire_port });
+        fx.push(Effect::Listen { port: self.config.stomp_port });
+        fx.push(Effect::Observe { observation: Observation::Serving { on: true } });
     }
 
     /// "Demoted to slave": `stop_master`, then `broker.requestRestart(); broker.stop()`.
     fn demote(&mut self, now: Time, reason: DemoteReason, fx: &mut Vec<Effect>) {
-        fx.push(Effect::Observe {
-            observation: Observation::Demoted { reason },
-        });
+        fx.push(Effect::Observe { observation: Observation::Demoted { reason } });
         self.stop_instance(now, fx);
         let at = now.add_ms(self.config.restart_delay_ms);
-        let timer = TimerId::Broker(BrokerTimer::Restart {
-            instance: self.instances_started,
-        });
+        let timer = TimerId::Broker(BrokerTimer::Restart { instance: self.instances_started });
         fx.push(Effect::SetTimer { timer, at });
     }
 
@@ -817,22 +709,14 @@ impl Broker {
             return;
         };
         if inst.serving {
-            fx.push(Effect::Unlisten {
-                port: self.config.openwire_port,
-            });
-            fx.push(Effect::Unlisten {
-                port: self.config.stomp_port,
-            });
-            fx.push(Effect::Observe {
-                observation: Observation::Serving { on: false },
-            });
+            fx.push(Effect::Unlisten { port: self.config.openwire_port });
+            fx.push(Effect::Unlisten { port: self.config.stomp_port });
+            fx.push(Effect::Observe { observation: Observation::Serving { on: false } });
         }
         match &inst.store {
             Store::Master(master) => {
                 if master.phase != MasterPhase::Recovering {
-                    fx.push(Effect::Unlisten {
-                        port: self.config.bind_port,
-                    });
+                    fx.push(Effect::Unlisten { port: self.config.bind_port });
                 }
                 for conn in master.sessions.keys() {
                     fx.push(Effect::Close { conn: *conn });
@@ -850,15 +734,7 @@ impl Broker {
             if let Some(name) = &inst.my_name {
                 let path = format!("{}/{name}", self.config.zk_path);
                 let mut events = Vec::new();
-                inst.zk.request(
-                    now,
-                    Op::Delete {
-                        path,
-                        version: None,
-                    },
-                    fx,
-                    &mut events,
-                );
+                inst.zk.request(now, Op::Delete { path, version: None }, fx, &mut events);
             }
         }
         inst.zk.close(now, fx);
@@ -868,11 +744,7 @@ impl Broker {
         self.stop_slave(fx);
         let inst = self.instance.as_mut().expect("checked");
         inst.connected_address = Some(target.clone());
-        inst.store = Store::Slave(SlaveStore {
-            target: target.clone(),
-            conn: None,
-            caught_up: false,
-        });
+        inst.store = Store::Slave(SlaveStore { target: target.clone(), conn: None, caught_up: false });
         self.connect_slave(now, target, fx);
     }
 
@@ -880,9 +752,7 @@ impl Broker {
         let addr = self.resolve(&target);
         let conn = self.new_conn();
         let inst = self.instance.as_mut().expect("checked");
-        let Store::Slave(slave) = &mut inst.store else {
-            unreachable!()
-        };
+        let Store::Slave(slave) = &mut inst.store else { unreachable!() };
         match addr {
             Some(addr) => {
                 slave.conn = Some(conn);
@@ -890,13 +760,8 @@ impl Broker {
             }
             // An address it cannot resolve is a session error too: retry later.
             None => {
-                let timer = TimerId::Broker(BrokerTimer::SlaveRetry {
-                    instance: inst.number,
-                });
-                fx.push(Effect::SetTimer {
-                    timer,
-                    at: now.add_ms(self.config.slave_retry_ms),
-                });
+                let timer = TimerId::Broker(BrokerTimer::SlaveRetry { instance: inst.number });
+                fx.push(Effect::SetTimer { timer, at: now.add_ms(self.config.slave_retry_ms) });
             }
         }
     }
@@ -917,10 +782,7 @@ impl Broker {
         let rest = url.strip_prefix("tcp://")?;
         let (host, port) = rest.rsplit_once(':')?;
         let host = *self.config.resolver.get(host)?;
-        Some(Addr {
-            host,
-            port: port.parse().ok()?,
-        })
+        Some(Addr { host, port: port.parse().ok()? })
     }
 
     // ---------------------------------------------------------------------------------------
@@ -952,8 +814,7 @@ impl Broker {
         };
         if inst.zk.owns(conn) {
             let mut events = Vec::new();
-            inst.zk
-                .on_conn_lost(now, conn, &mut self.rng, fx, &mut events);
+            inst.zk.on_conn_lost(now, conn, &mut self.rng, fx, &mut events);
             self.on_zk_events(now, events, fx);
             return;
         }
@@ -962,13 +823,8 @@ impl Broker {
                 // Any session error: retry after 1 s (`restart_slave_connections`).
                 slave.conn = None;
                 slave.caught_up = false;
-                let timer = TimerId::Broker(BrokerTimer::SlaveRetry {
-                    instance: inst.number,
-                });
-                fx.push(Effect::SetTimer {
-                    timer,
-                    at: now.add_ms(self.config.slave_retry_ms),
-                });
+                let timer = TimerId::Broker(BrokerTimer::SlaveRetry { instance: inst.number });
+                fx.push(Effect::SetTimer { timer, at: now.add_ms(self.config.slave_retry_ms) });
             }
             Store::Master(master) => {
                 master.sessions.remove(&conn);
@@ -984,17 +840,10 @@ impl Broker {
         };
         match &mut inst.store {
             Store::Master(master) if port == self.config.bind_port => {
-                master.sessions.insert(
-                    conn,
-                    SlaveSession {
-                        node_id: None,
-                        caught_up: false,
-                    },
-                );
+                master.sessions.insert(conn, SlaveSession { node_id: None, caught_up: false });
             }
             // Client connections are accepted and idle until the messaging issue lands.
-            _ if inst.serving
-                && (port == self.config.openwire_port || port == self.config.stomp_port) => {}
+            _ if inst.serving && (port == self.config.openwire_port || port == self.config.stomp_port) => {}
             _ => fx.push(Effect::Close { conn }),
         }
     }
@@ -1018,14 +867,10 @@ impl Broker {
                 };
                 session.node_id = Some(node_id);
                 let position = self.wal_append_position;
-                let message = Message::Repl(ReplMsg::SyncResponse {
-                    wal_append_position: position,
-                });
+                let message = Message::Repl(ReplMsg::SyncResponse { wal_append_position: position });
                 fx.push(Effect::Send { conn, message });
             }
-            Message::Repl(ReplMsg::SyncResponse {
-                wal_append_position,
-            }) => {
+            Message::Repl(ReplMsg::SyncResponse { wal_append_position }) => {
                 let Store::Slave(slave) = &mut inst.store else {
                     return;
                 };
@@ -1034,15 +879,11 @@ impl Broker {
                 }
                 // Nothing to transfer yet (the store lands with the replication issue).
                 slave.caught_up = true;
-                let message = Message::Repl(ReplMsg::WalAck {
-                    position: wal_append_position,
-                });
+                let message = Message::Repl(ReplMsg::WalAck { position: wal_append_position });
                 fx.push(Effect::Send { conn, message });
                 let target = slave.target.clone();
                 let master = self.resolve(&target).expect("connected to it");
-                fx.push(Effect::Observe {
-                    observation: Observation::SlaveCaughtUp { master },
-                });
+                fx.push(Effect::Observe { observation: Observation::SlaveCaughtUp { master } });
             }
             Message::Repl(ReplMsg::WalAck { position }) => {
                 let Store::Master(master) = &mut inst.store else {
@@ -1072,10 +913,7 @@ impl Broker {
             assert_eq!(inst.connected_address.as_ref(), Some(&slave.target));
         }
         if inst.address.is_some() {
-            assert!(
-                matches!(inst.store, Store::Master(_)),
-                "an address without a master store"
-            );
+            assert!(matches!(inst.store, Store::Master(_)), "an address without a master store");
         }
     }
 }

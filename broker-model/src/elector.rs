@@ -90,15 +90,8 @@ pub fn quorum(replicas: u32) -> usize {
 
 /// The head's decision. `members` are the members with the head's broker name, in znode order
 /// (oldest first); `elected` is the head's in-memory choice so far.
-pub fn elect(
-    members: &[Member],
-    replicas: u32,
-    elected: Option<&str>,
-) -> Result<String, NoElection> {
-    assert!(
-        members.windows(2).all(|w| w[0].eid < w[1].eid),
-        "members not in znode order"
-    );
+pub fn elect(members: &[Member], replicas: u32, elected: Option<&str>) -> Result<String, NoElection> {
+    assert!(members.windows(2).all(|w| w[0].eid < w[1].eid), "members not in znode order");
     if members.len() < quorum(replicas) {
         return Err(NoElection::NotEnoughMembers);
     }
@@ -113,12 +106,8 @@ pub fn elect(
         return Err(NoElection::PositionsMissing);
     }
     // Scala `sortWith` is stable: ties keep znode order, so the oldest member wins.
-    candidates.sort_by(|a, b| {
-        b.state
-            .position
-            .cmp(&a.state.position)
-            .then(b.state.weight.cmp(&a.state.weight))
-    });
+    candidates
+        .sort_by(|a, b| b.state.position.cmp(&a.state.position).then(b.state.weight.cmp(&a.state.weight)));
     Ok(candidates[0].eid.clone())
 }
 
@@ -135,29 +124,18 @@ mod tests {
             weight,
             elected: None,
         };
-        Member {
-            eid: eid.into(),
-            state,
-        }
+        Member { eid: eid.into(), state }
     }
 
     #[test]
     fn highest_position_wins() {
-        let members = [
-            member("0000000000", 10, 1),
-            member("0000000001", 30, 1),
-            member("0000000002", 20, 1),
-        ];
+        let members = [member("0000000000", 10, 1), member("0000000001", 30, 1), member("0000000002", 20, 1)];
         assert_eq!(elect(&members, 3, None), Ok("0000000001".into()));
     }
 
     #[test]
     fn equal_positions_go_to_weight_then_the_oldest() {
-        let members = [
-            member("0000000004", 7, 1),
-            member("0000000005", 7, 3),
-            member("0000000006", 7, 3),
-        ];
+        let members = [member("0000000004", 7, 1), member("0000000005", 7, 3), member("0000000006", 7, 3)];
         assert_eq!(elect(&members, 3, None), Ok("0000000005".into()));
         let members = [member("0000000004", 7, 1), member("0000000005", 7, 1)];
         assert_eq!(elect(&members, 3, None), Ok("0000000004".into()));
@@ -165,10 +143,7 @@ mod tests {
 
     #[test]
     fn needs_a_quorum_of_members_and_every_position() {
-        assert_eq!(
-            elect(&[member("0000000000", 0, 1)], 3, None),
-            Err(NoElection::NotEnoughMembers)
-        );
+        assert_eq!(elect(&[member("0000000000", 0, 1)], 3, None), Err(NoElection::NotEnoughMembers));
         let members = [member("0000000000", 0, 1), member("0000000001", -1, 1)];
         assert_eq!(elect(&members, 3, None), Err(NoElection::PositionsMissing));
     }
@@ -176,14 +151,8 @@ mod tests {
     #[test]
     fn elected_is_sticky_while_its_member_exists() {
         let members = [member("0000000000", 0, 1), member("0000000001", 99, 1)];
-        assert_eq!(
-            elect(&members, 3, Some("0000000000")),
-            Ok("0000000000".into())
-        );
-        assert_eq!(
-            elect(&members, 3, Some("0000000007")),
-            Ok("0000000001".into())
-        );
+        assert_eq!(elect(&members, 3, Some("0000000000")), Ok("0000000000".into()));
+        assert_eq!(elect(&members, 3, Some("0000000007")), Ok("0000000001".into()));
     }
 
     #[test]

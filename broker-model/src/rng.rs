@@ -18,9 +18,7 @@ impl Rng {
         key[..8].copy_from_slice(&seed.to_le_bytes());
         key[8..16].copy_from_slice(&stream.to_le_bytes());
         key[16..24].copy_from_slice(b"amqsim\0\0");
-        Rng {
-            inner: ChaCha8Rng::from_seed(key),
-        }
+        Rng { inner: ChaCha8Rng::from_seed(key) }
     }
 
     pub fn next_u64(&mut self) -> u64 {

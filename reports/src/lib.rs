@@ -48,10 +48,7 @@ pub fn timing_stats(outcomes: &[Outcome]) -> BTreeMap<String, Stats> {
             values.entry(name.clone()).or_default().push(*value);
         }
     }
-    values
-        .into_iter()
-        .filter_map(|(name, v)| Some((name, stats(&v)?)))
-        .collect()
+    values.into_iter().filter_map(|(name, v)| Some((name, stats(&v)?))).collect()
 }
 
 fn round(value: f64) -> Value {
@@ -60,11 +57,7 @@ fn round(value: f64) -> Value {
 
 /// The `run --json` summary of one scenario's batch.
 pub fn summary_json(scenario: &str, outcomes: &[Outcome], wall_s: f64) -> Value {
-    let failing: Vec<u64> = outcomes
-        .iter()
-        .filter(|o| !o.passed())
-        .map(|o| o.seed)
-        .collect();
+    let failing: Vec<u64> = outcomes.iter().filter(|o| !o.passed()).map(|o| o.seed).collect();
     let mut timings = Map::new();
     for (name, s) in timing_stats(outcomes) {
         timings.insert(
@@ -73,10 +66,7 @@ pub fn summary_json(scenario: &str, outcomes: &[Outcome], wall_s: f64) -> Value 
                    "p99": round(s.p99), "max": round(s.max), "mean": round(s.mean)}),
         );
     }
-    let simulated_s: f64 = outcomes
-        .iter()
-        .map(|o| o.simulated_ms as f64 / 1000.0)
-        .sum();
+    let simulated_s: f64 = outcomes.iter().map(|o| o.simulated_ms as f64 / 1000.0).sum();
     let events: u64 = outcomes.iter().map(|o| o.events).sum();
     let mut violations: BTreeMap<String, u64> = BTreeMap::new();
     for outcome in outcomes {
@@ -130,10 +120,7 @@ mod tests {
     fn nearest_rank_percentiles() {
         let values: Vec<f64> = (1..=100).map(|v| v as f64).collect();
         let s = stats(&values).unwrap();
-        assert_eq!(
-            (s.min, s.p50, s.p90, s.p99, s.max),
-            (1.0, 50.0, 90.0, 99.0, 100.0)
-        );
+        assert_eq!((s.min, s.p50, s.p90, s.p99, s.max), (1.0, 50.0, 90.0, 99.0, 100.0));
         let one = stats(&[7.0]).unwrap();
         assert_eq!((one.p50, one.p99), (7.0, 7.0));
         assert!(stats(&[]).is_none());

@@ -37,9 +37,7 @@ pub fn run_seeds(
 
 /// Parses `A..B` (B exclusive, A < B) or a single seed `N`.
 pub fn parse_seeds(text: &str) -> Result<Range<u64>, String> {
-    let bad = || {
-        format!("--seeds: expected A..B with A < B (e.g. 0..100) or a single seed, got `{text}`")
-    };
+    let bad = || format!("--seeds: expected A..B with A < B (e.g. 0..100) or a single seed, got `{text}`");
     if let Some((a, b)) = text.split_once("..") {
         let a: u64 = a.trim().parse().map_err(|_| bad())?;
         let b: u64 = b.trim().parse().map_err(|_| bad())?;

@@ -5,26 +5,14 @@ use sim::Spec;
 
 /// `(file name, text)` of every built-in scenario.
 pub const FILES: [(&str, &str); 3] = [
-    (
-        "builtin/master-crash.toml",
-        include_str!("../builtin/master-crash.toml"),
-    ),
-    (
-        "builtin/zk-leader-crash.toml",
-        include_str!("../builtin/zk-leader-crash.toml"),
-    ),
-    (
-        "builtin/master-zk-partition.toml",
-        include_str!("../builtin/master-zk-partition.toml"),
-    ),
+    ("builtin/master-crash.toml", include_str!("../builtin/master-crash.toml")),
+    ("builtin/zk-leader-crash.toml", include_str!("../builtin/zk-leader-crash.toml")),
+    ("builtin/master-zk-partition.toml", include_str!("../builtin/master-zk-partition.toml")),
 ];
 
 /// Every built-in scenario, parsed.
 pub fn all() -> Vec<Spec> {
-    FILES
-        .iter()
-        .map(|(file, text)| format::parse(file, text).expect("built-in scenarios parse"))
-        .collect()
+    FILES.iter().map(|(file, text)| format::parse(file, text).expect("built-in scenarios parse")).collect()
 }
 
 /// A built-in scenario by name.
@@ -34,10 +22,7 @@ pub fn named(name: &str) -> Result<Spec, FormatError> {
         FormatError {
             file: "<built-in>".into(),
             field: "scenario".into(),
-            message: format!(
-                "expected one of {} (or --scenario-file F), got `{name}`",
-                names.join(", ")
-            ),
+            message: format!("expected one of {} (or --scenario-file F), got `{name}`", names.join(", ")),
         }
     })
 }

@@ -90,24 +90,16 @@ struct FileStep {
 /// Parses scenario text; `file` names it in errors.
 pub fn parse(file: &str, text: &str) -> Result<Spec, FormatError> {
     let raw: FileScenario = toml::from_str(text).map_err(|e| toml_error(file, text, &e))?;
-    let error = |field: String, message: String| FormatError {
-        file: file.to_string(),
-        field,
-        message,
-    };
+    let error = |field: String, message: String| FormatError { file: file.to_string(), field, message };
     let mut settings = Settings::seed();
     apply_settings(&mut settings, &raw.settings).map_err(|(f, m)| error(f, m))?;
     let groups = raw.topology.groups.unwrap_or(1);
     if !(1..=2).contains(&groups) {
-        return Err(error(
-            "topology.groups".into(),
-            format!("expected 1 or 2, got {groups}"),
-        ));
+        return Err(error("topology.groups".into(), format!("expected 1 or 2, got {groups}")));
     }
     let mut steps = Vec::new();
     for (i, step) in raw.step.iter().enumerate() {
-        let parsed = parse_step(step, &steps, groups)
-            .map_err(|(f, m)| error(format!("step[{i}].{f}"), m))?;
+        let parsed = parse_step(step, &steps, groups).map_err(|(f, m)| error(format!("step[{i}].{f}"), m))?;
         steps.push(parsed);
     }
     let mut sometimes = Vec::new();
@@ -123,17 +115,11 @@ pub fn parse(file: &str, text: &str) -> Result<Spec, FormatError> {
     }
     if let Some(id) = &raw.measure_from {
         if !steps.iter().any(|s: &Step| &s.id == id) {
-            return Err(error(
-                "measure_from".into(),
-                format!("expected the id of a step, got `{id}`"),
-            ));
+            return Err(error("measure_from".into(), format!("expected the id of a step, got `{id}`")));
         }
     }
     if raw.duration_s == 0 {
-        return Err(error(
-            "duration_s".into(),
-            "expected a positive number of seconds".into(),
-        ));
+        return Err(error("duration_s".into(), "expected a positive number of seconds".into()));
     }
     Ok(Spec {
         name: raw.name,
@@ -154,13 +140,7 @@ fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> FormatError {
         Some(span) => {
             let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
             let line_text = text.lines().nth(line - 1).unwrap_or("");
-            let field = line_text
-                .split('=')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .trim_matches(['[', ']'])
-                .to_string();
+            let field = line_text.split('=').next().unwrap_or("").trim().trim_matches(['[', ']']).to_string();
             (Some(line), field)
         }
         None => (None, String::new()),
@@ -171,35 +151,23 @@ fn toml_error(file: &str, text: &str, e: &toml::de::Error) -> FormatError {
         (None, _) => "file".to_string(),
     };
     let message = e.message().replace('\n', " ");
-    FormatError {
-        file: file.to_string(),
-        field,
-        message,
-    }
+    FormatError { file: file.to_string(), field, message }
 }
 
 fn apply_settings(settings: &mut Settings, raw: &FileSettings) -> Result<(), (String, String)> {
-    let positive =
-        |name: &str, value: Option<u64>, into: &mut u64| -> Result<(), (String, String)> {
-            if let Some(v) = value {
-                if v == 0 {
-                    return Err((
-                        format!("settings.{name}"),
-                        "expected a positive integer".into(),
-                    ));
-                }
-                *into = v;
+    let positive = |name: &str, value: Option<u64>, into: &mut u64| -> Result<(), (String, String)> {
+        if let Some(v) = value {
+            if v == 0 {
+                return Err((format!("settings.{name}"), "expected a positive integer".into()));
             }
-            Ok(())
-        };
+            *into = v;
+        }
+        Ok(())
+    };
     positive("tick_time_ms", raw.tick_time_ms, &mut settings.tick_time_ms)?;
     positive("init_limit", raw.init_limit, &mut settings.init_limit)?;
     positive("sync_limit", raw.sync_limit, &mut settings.sync_limit)?;
-    positive(
-        "zk_session_timeout_ms",
-        raw.zk_session_timeout_ms,
-        &mut settings.zk_session_timeout_ms,
-    )?;
+    positive("zk_session_timeout_ms", raw.zk_session_timeout_ms, &mut settings.zk_session_timeout_ms)?;
     if let Some(v) = raw.broker_startup_ms {
         settings.broker_startup_ms = v;
     }
@@ -221,23 +189,12 @@ fn apply_settings(settings: &mut Settings, raw: &FileSettings) -> Result<(), (St
     if let Some(sync) = &raw.sync {
         settings.sync = SyncMode::parse(sync).ok_or_else(|| {
             let names: Vec<&str> = SyncMode::ALL.iter().map(|m| m.name()).collect();
-            (
-                "settings.sync".to_string(),
-                format!("expected one of {}, got `{sync}`", names.join(", ")),
-            )
+            ("settings.sync".to_string(), format!("expected one of {}, got `{sync}`", names.join(", ")))
         })?;
     }
     for (name, value, into) in [
-        (
-            "lan_latency_us",
-            raw.lan_latency_us,
-            &mut settings.lan_latency_us,
-        ),
-        (
-            "loopback_latency_us",
-            raw.loopback_latency_us,
-            &mut settings.loopback_latency_us,
-        ),
+        ("lan_latency_us", raw.lan_latency_us, &mut settings.lan_latency_us),
+        ("loopback_latency_us", raw.loopback_latency_us, &mut settings.loopback_latency_us),
     ] {
         if let Some([low, high]) = value {
             if low > high {
@@ -254,26 +211,18 @@ fn apply_settings(settings: &mut Settings, raw: &FileSettings) -> Result<(), (St
 
 fn seconds_to_ms(value: f64) -> Result<u64, String> {
     if !value.is_finite() || value < 0.0 {
-        return Err(format!(
-            "expected a non-negative number of seconds, got {value}"
-        ));
+        return Err(format!("expected a non-negative number of seconds, got {value}"));
     }
     Ok((value * 1000.0).round() as u64)
 }
 
 fn parse_step(step: &FileStep, earlier: &[Step], groups: u32) -> Result<Step, (String, String)> {
     if earlier.iter().any(|s| s.id == step.id) {
-        return Err((
-            "id".into(),
-            format!("expected a unique step id, `{}` is used twice", step.id),
-        ));
+        return Err(("id".into(), format!("expected a unique step id, `{}` is used twice", step.id)));
     }
     if let Some(after) = &step.after {
         if !earlier.iter().any(|s| &s.id == after) {
-            return Err((
-                "after".into(),
-                format!("expected the id of an earlier step, got `{after}`"),
-            ));
+            return Err(("after".into(), format!("expected the id of an earlier step, got `{after}`")));
         }
     }
     let (min_ms, max_ms) = match step.at_s {
@@ -291,10 +240,10 @@ fn parse_step(step: &FileStep, earlier: &[Step], groups: u32) -> Result<Step, (S
         }
     };
     let target = || -> Result<Target, (String, String)> {
-        let text = step.target.as_deref().ok_or((
-            "target".to_string(),
-            "expected a target for this action".to_string(),
-        ))?;
+        let text = step
+            .target
+            .as_deref()
+            .ok_or(("target".to_string(), "expected a target for this action".to_string()))?;
         parse_target(text, earlier, groups).map_err(|m| ("target".to_string(), m))
     };
     let action = match step.action.as_str() {
@@ -335,15 +284,7 @@ fn parse_step(step: &FileStep, earlier: &[Step], groups: u32) -> Result<Step, (S
             ))
         }
     };
-    Ok(Step {
-        id: step.id.clone(),
-        at: At {
-            after: step.after.clone(),
-            min_ms,
-            max_ms,
-        },
-        action,
-    })
+    Ok(Step { id: step.id.clone(), at: At { after: step.after.clone(), min_ms, max_ms }, action })
 }
 
 const TARGET_FORMS: &str =
@@ -364,9 +305,7 @@ pub fn parse_target(text: &str, earlier: &[Step], groups: u32) -> Result<Target,
             return if earlier.iter().any(|s| s.id == arg) {
                 Ok(Target::Step(arg.to_string()))
             } else {
-                Err(format!(
-                    "expected step:<id of an earlier step>, got `{text}`"
-                ))
+                Err(format!("expected step:<id of an earlier step>, got `{text}`"))
             };
         }
         let group = parse_index(arg, "group", groups);
@@ -382,8 +321,7 @@ pub fn parse_target(text: &str, earlier: &[Step], groups: u32) -> Result<Target,
         };
     }
     let processes = 3 * groups;
-    if parse_index(text, "mq", processes).is_some() || parse_index(text, "zk", processes).is_some()
-    {
+    if parse_index(text, "mq", processes).is_some() || parse_index(text, "zk", processes).is_some() {
         return Ok(Target::Process(text.to_string()));
     }
     Err(bad())
@@ -424,10 +362,7 @@ mod tests {
     fn unknown_field_names_file_field_and_line() {
         let text = format!("{MINIMAL}colour = \"red\"\n");
         let error = parse("bad.toml", &text).unwrap_err().to_string();
-        assert!(
-            error.starts_with("bad.toml: `colour` (line 4): unknown field `colour`"),
-            "{error}"
-        );
+        assert!(error.starts_with("bad.toml: `colour` (line 4): unknown field `colour`"), "{error}");
         assert!(!error.contains('\n'));
     }
 
@@ -435,15 +370,14 @@ mod tests {
     fn wrong_type_names_the_field() {
         let text = "name = \"x\"\nduration_s = \"long\"\nliveness_deadline_s = 5\n";
         let error = parse("bad.toml", text).unwrap_err().to_string();
-        assert!(
-            error.starts_with("bad.toml: `duration_s` (line 2): invalid type"),
-            "{error}"
-        );
+        assert!(error.starts_with("bad.toml: `duration_s` (line 2): invalid type"), "{error}");
     }
 
     #[test]
     fn bad_target_and_sync_are_explained() {
-        let text = format!("{MINIMAL}[[step]]\nid = \"a\"\nat_s = 1\naction = \"crash\"\ntarget = \"boss:group1\"\n");
+        let text = format!(
+            "{MINIMAL}[[step]]\nid = \"a\"\nat_s = 1\naction = \"crash\"\ntarget = \"boss:group1\"\n"
+        );
         let error = parse("f.toml", &text).unwrap_err();
         assert_eq!(error.field, "step[0].target");
         assert!(error.message.contains("master:group1"), "{error}");
@@ -457,41 +391,16 @@ mod tests {
     fn targets_cover_every_role() {
         let earlier = [Step {
             id: "crash".into(),
-            at: At {
-                after: None,
-                min_ms: 0,
-                max_ms: 0,
-            },
+            at: At { after: None, min_ms: 0, max_ms: 0 },
             action: Action::Crash(Target::Master(1)),
         }];
-        assert_eq!(
-            parse_target("mq2", &earlier, 1),
-            Ok(Target::Process("mq2".into()))
-        );
-        assert_eq!(
-            parse_target("slave:group1", &earlier, 1),
-            Ok(Target::RandomSlave(1))
-        );
-        assert_eq!(
-            parse_target("oldest:group1", &earlier, 1),
-            Ok(Target::Oldest(1))
-        );
-        assert_eq!(
-            parse_target("youngest:group1", &earlier, 1),
-            Ok(Target::Youngest(1))
-        );
-        assert_eq!(
-            parse_target("zk-follower:ensemble1", &earlier, 1),
-            Ok(Target::ZkFollower(1))
-        );
-        assert_eq!(
-            parse_target("step:crash", &earlier, 1),
-            Ok(Target::Step("crash".into()))
-        );
-        assert!(
-            parse_target("mq4", &earlier, 1).is_err(),
-            "group 2 does not exist with one group"
-        );
+        assert_eq!(parse_target("mq2", &earlier, 1), Ok(Target::Process("mq2".into())));
+        assert_eq!(parse_target("slave:group1", &earlier, 1), Ok(Target::RandomSlave(1)));
+        assert_eq!(parse_target("oldest:group1", &earlier, 1), Ok(Target::Oldest(1)));
+        assert_eq!(parse_target("youngest:group1", &earlier, 1), Ok(Target::Youngest(1)));
+        assert_eq!(parse_target("zk-follower:ensemble1", &earlier, 1), Ok(Target::ZkFollower(1)));
+        assert_eq!(parse_target("step:crash", &earlier, 1), Ok(Target::Step("crash".into())));
+        assert!(parse_target("mq4", &earlier, 1).is_err(), "group 2 does not exist with one group");
         assert!(parse_target("master:group2", &earlier, 2).is_ok());
     }
 }

@@ -10,10 +10,7 @@ use sim::{run, RunOptions, Spec};
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(
-    name = "amqsim",
-    about = "Deterministic simulator of ActiveMQ master-slave + broker clusters"
-)]
+#[command(name = "amqsim", about = "Deterministic simulator of ActiveMQ master-slave + broker clusters")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -51,9 +48,7 @@ enum Command {
 }
 
 fn default_jobs() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
 }
 
 /// A bad-input error: printed as one line, exit code 2.
@@ -78,34 +73,19 @@ fn execute(command: Command) -> Result<ExitCode, Usage> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run {
-            scenario,
-            scenario_file,
-            seeds,
-            jobs,
-            json,
-        } => {
+        Command::Run { scenario, scenario_file, seeds, jobs, json } => {
             let specs = load(scenario.as_deref(), scenario_file.as_deref(), true)?;
             let seeds = batch::parse_seeds(&seeds).map_err(Usage)?;
             if jobs == 0 {
-                return Err(Usage(
-                    "--jobs: expected a positive number of worker threads, got 0".into(),
-                ));
+                return Err(Usage("--jobs: expected a positive number of worker threads, got 0".into()));
             }
-            run_batches(&specs, seeds, jobs, json, scenario_file.as_deref())
-                .map_err(|e| Usage(e.to_string()))
+            run_batches(&specs, seeds, jobs, json, scenario_file.as_deref()).map_err(|e| Usage(e.to_string()))
         }
-        Command::Replay {
-            scenario,
-            scenario_file,
-            seed,
-        } => {
+        Command::Replay { scenario, scenario_file, seed } => {
             let specs = load(scenario.as_deref(), scenario_file.as_deref(), false)?;
-            let seed: u64 = seed.parse().map_err(|_| {
-                Usage(format!(
-                    "--seed: expected a non-negative integer, got `{seed}`"
-                ))
-            })?;
+            let seed: u64 = seed
+                .parse()
+                .map_err(|_| Usage(format!("--seed: expected a non-negative integer, got `{seed}`")))?;
             Ok(replay(&specs[0], seed))
         }
     }
@@ -113,18 +93,14 @@ fn execute(command: Command) -> Result<ExitCode, Usage> {
 
 fn load(scenario: Option<&str>, file: Option<&str>, allow_all: bool) -> Result<Vec<Spec>, Usage> {
     match (scenario, file) {
-        (Some(_), Some(_)) => Err(Usage(
-            "give a scenario name or --scenario-file, not both".into(),
-        )),
-        (None, None) => Err(Usage(
-            "expected a scenario name (see `amqsim list`) or --scenario-file F".into(),
-        )),
+        (Some(_), Some(_)) => Err(Usage("give a scenario name or --scenario-file, not both".into())),
+        (None, None) => {
+            Err(Usage("expected a scenario name (see `amqsim list`) or --scenario-file F".into()))
+        }
         (None, Some(path)) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| Usage(format!("{path}: cannot read the scenario file: {e}")))?;
-            Ok(vec![
-                format::parse(path, &text).map_err(|e| Usage(e.to_string()))?
-            ])
+            Ok(vec![format::parse(path, &text).map_err(|e| Usage(e.to_string()))?])
         }
         (Some("all"), None) if allow_all => Ok(builtin::all()),
         (Some(name), None) => Ok(vec![builtin::named(name).map_err(|e| Usage(e.to_string()))?]),
@@ -143,9 +119,7 @@ fn run_batches(
     let mut any_failed = false;
     let total = (seeds.end - seeds.start) * specs.len() as u64;
     let bar = ProgressBar::new(total);
-    bar.set_style(ProgressStyle::with_template(
-        "{bar:40} {pos}/{len} seeds {msg} [{elapsed}]",
-    )?);
+    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {msg} [{elapsed}]")?);
     for spec in specs {
         bar.set_message(spec.name.clone());
         let started = std::time::Instant::now();
@@ -183,24 +157,20 @@ fn run_batches(
         let value = if summaries.len() == 1 {
             summaries.pop().expect("one")
         } else {
-            let seeds_total: u64 = summaries
+            let seeds_total: u64 = summaries.iter().map(|s| s["seeds"].as_u64().unwrap_or(0)).sum();
+            let passed: u64 = summaries.iter().map(|s| s["passed"].as_u64().unwrap_or(0)).sum();
+            let failing: Vec<serde_json::Value> = summaries
                 .iter()
-                .map(|s| s["seeds"].as_u64().unwrap_or(0))
-                .sum();
-            let passed: u64 = summaries
-                .iter()
-                .map(|s| s["passed"].as_u64().unwrap_or(0))
-                .sum();
-            let failing: Vec<serde_json::Value> =
-                summaries
-                    .iter()
-                    .flat_map(|s| {
-                        let name = s["scenario"].clone();
-                        s["failing_seeds"].as_array().cloned().unwrap_or_default().into_iter().map(
-                        move |seed| serde_json::json!({"scenario": name.clone(), "seed": seed}),
-                    )
-                    })
-                    .collect();
+                .flat_map(|s| {
+                    let name = s["scenario"].clone();
+                    s["failing_seeds"]
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .map(move |seed| serde_json::json!({"scenario": name.clone(), "seed": seed}))
+                })
+                .collect();
             serde_json::json!({
                 "seeds": seeds_total,
                 "passed": passed,
@@ -211,11 +181,7 @@ fn run_batches(
         };
         println!("{}", serde_json::to_string_pretty(&value)?);
     }
-    Ok(if any_failed {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if any_failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 fn replay(spec: &Spec, seed: u64) -> ExitCode {
@@ -230,10 +196,7 @@ fn replay(spec: &Spec, seed: u64) -> ExitCode {
     for violation in &outcome.violations {
         println!("# VIOLATION {violation}");
     }
-    println!(
-        "# verdict: {}",
-        if outcome.passed() { "pass" } else { "FAIL" }
-    );
+    println!("# verdict: {}", if outcome.passed() { "pass" } else { "FAIL" });
     println!("trace hash: {:016x}", outcome.trace_hash);
     if outcome.passed() {
         ExitCode::SUCCESS

@@ -44,9 +44,6 @@ impl History {
     }
 
     pub fn step_time(&self, id: &str) -> Option<Time> {
-        self.events
-            .iter()
-            .find(|e| matches!(&e.kind, Kind::Step { id: s } if s == id))
-            .map(|e| e.at)
+        self.events.iter().find(|e| matches!(&e.kind, Kind::Step { id: s } if s == id)).map(|e| e.at)
     }
 }

@@ -8,18 +8,9 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Violation {
     /// More than one broker of a group served as master at the same time.
-    SplitBrain {
-        group: u32,
-        at: Time,
-        overlap_ms: f64,
-        brokers: Vec<String>,
-    },
+    SplitBrain { group: u32, at: Time, overlap_ms: f64, brokers: Vec<String> },
     /// After the last fault plus the liveness deadline, a group did not have exactly one master.
-    NoSingleMaster {
-        group: u32,
-        at: Time,
-        serving: usize,
-    },
+    NoSingleMaster { group: u32, at: Time, serving: usize },
     /// The scenario's fault did not cause what it exists to cause.
     NotExercised { what: &'static str },
     /// A step's role target did not exist when it fired (e.g. no serving master).
@@ -31,27 +22,16 @@ pub enum Violation {
 impl fmt::Display for Violation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Violation::SplitBrain {
-                group,
-                at,
-                overlap_ms,
-                brokers,
-            } => write!(
+            Violation::SplitBrain { group, at, overlap_ms, brokers } => write!(
                 f,
                 "split brain: group{group} had {} serving masters at {at} for {overlap_ms:.1} ms",
                 brokers.join("+")
             ),
             Violation::NoSingleMaster { group, at, serving } => {
-                write!(
-                    f,
-                    "liveness: group{group} had {serving} serving masters at {at}, expected 1"
-                )
+                write!(f, "liveness: group{group} had {serving} serving masters at {at}, expected 1")
             }
             Violation::NotExercised { what } => {
-                write!(
-                    f,
-                    "not exercised: `{what}` never happened after the measured fault"
-                )
+                write!(f, "not exercised: `{what}` never happened after the measured fault")
             }
             Violation::StepUnresolved { step } => {
                 write!(f, "step `{step}` found no process for its target")

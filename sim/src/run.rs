@@ -20,8 +20,7 @@ pub fn run(spec: &Spec, seed: u64, options: RunOptions) -> Outcome {
     let thread = std::thread::Builder::new()
         .name(format!("{}-{seed}", spec.name))
         .spawn(move || {
-            let runtime =
-                madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+            let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
             runtime.block_on(simulate(owned, seed, options))
         })
         .expect("spawn a run thread");

@@ -66,22 +66,13 @@ impl Layout {
         assert!((1..=2).contains(&groups), "groups must be 1 or 2");
         let mut hosts = Vec::new();
         for (i, ip) in ZK_IPS.iter().enumerate() {
-            hosts.push(Host {
-                name: format!("zkhost{}", i + 1),
-                ip: ip.to_string(),
-            });
+            hosts.push(Host { name: format!("zkhost{}", i + 1), ip: ip.to_string() });
         }
         for (g, ip) in MQ_IPS.iter().enumerate().take(groups as usize) {
-            hosts.push(Host {
-                name: format!("mqhost{}", g + 1),
-                ip: ip.to_string(),
-            });
+            hosts.push(Host { name: format!("mqhost{}", g + 1), ip: ip.to_string() });
         }
-        let resolver: BTreeMap<String, HostId> = hosts
-            .iter()
-            .enumerate()
-            .map(|(i, h)| (h.ip.clone(), HostId(i as u16)))
-            .collect();
+        let resolver: BTreeMap<String, HostId> =
+            hosts.iter().enumerate().map(|(i, h)| (h.ip.clone(), HostId(i as u16))).collect();
         let settings = &spec.settings;
         let ensemble = EnsembleConfig {
             tick_time_ms: settings.tick_time_ms,
@@ -92,19 +83,12 @@ impl Layout {
         let mut processes = Vec::new();
         for e in 1..=groups {
             let offset = (e - 1) as u16;
-            let (client_port, quorum_port, election_port) =
-                (2181 + offset, 2888 + offset, 3888 + offset);
+            let (client_port, quorum_port, election_port) = (2181 + offset, 2888 + offset, 3888 + offset);
             let peers: BTreeMap<u8, PeerAddrs> = (0..3u8)
                 .map(|id| {
                     let host = HostId(id as u16);
-                    let quorum = Addr {
-                        host,
-                        port: quorum_port,
-                    };
-                    let election = Addr {
-                        host,
-                        port: election_port,
-                    };
+                    let quorum = Addr { host, port: quorum_port };
+                    let election = Addr { host, port: election_port };
                     (id, PeerAddrs { quorum, election })
                 })
                 .collect();
@@ -124,22 +108,14 @@ impl Layout {
                 processes.push(Process {
                     name,
                     host: HostId(id as u16),
-                    kind: ProcessKind::Zk {
-                        ensemble: e,
-                        config,
-                    },
+                    kind: ProcessKind::Zk { ensemble: e, config },
                 });
             }
         }
         for g in 1..=groups {
             let host = HostId(3 + (g - 1) as u16);
             let client_port = 2181 + (g - 1) as u16;
-            let zk_hosts: Vec<Addr> = (0..3)
-                .map(|i| Addr {
-                    host: HostId(i),
-                    port: client_port,
-                })
-                .collect();
+            let zk_hosts: Vec<Addr> = (0..3).map(|i| Addr { host: HostId(i), port: client_port }).collect();
             for b in 0..3usize {
                 let name = format!("mq{}", (g - 1) * 3 + b as u32 + 1);
                 let config = BrokerConfig {
@@ -161,11 +137,7 @@ impl Layout {
                     recovery_ms: settings.master_recovery_ms,
                     slave_retry_ms: 1000,
                 };
-                processes.push(Process {
-                    name,
-                    host,
-                    kind: ProcessKind::Broker { group: g, config },
-                });
+                processes.push(Process { name, host, kind: ProcessKind::Broker { group: g, config } });
             }
         }
         Layout { hosts, processes }
@@ -176,10 +148,7 @@ impl Layout {
     }
 
     pub fn host_named(&self, name: &str) -> Option<HostId> {
-        self.hosts
-            .iter()
-            .position(|h| h.name == name)
-            .map(|i| HostId(i as u16))
+        self.hosts.iter().position(|h| h.name == name).map(|i| HostId(i as u16))
     }
 }
 

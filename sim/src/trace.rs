@@ -36,11 +36,7 @@ pub struct Trace {
 
 impl Trace {
     pub fn new(keep_lines: bool) -> Trace {
-        Trace {
-            hasher: Fnv::default(),
-            events: 0,
-            lines: keep_lines.then(Vec::new),
-        }
+        Trace { hasher: Fnv::default(), events: 0, lines: keep_lines.then(Vec::new) }
     }
 
     pub fn keeps_lines(&self) -> bool {

@@ -83,35 +83,13 @@ struct Conn {
 }
 
 enum Event {
-    Input {
-        process: usize,
-        incarnation: u32,
-        input: Input,
-    },
-    Timer {
-        process: usize,
-        incarnation: u32,
-        timer: TimerId,
-        generation: u64,
-    },
-    SynArrive {
-        conn: usize,
-    },
-    SynAck {
-        conn: usize,
-        refused: bool,
-    },
-    Deliver {
-        conn: usize,
-        dir: usize,
-        packet: Packet,
-    },
-    Step {
-        index: usize,
-    },
-    Resume {
-        process: usize,
-    },
+    Input { process: usize, incarnation: u32, input: Input },
+    Timer { process: usize, incarnation: u32, timer: TimerId, generation: u64 },
+    SynArrive { conn: usize },
+    SynAck { conn: usize, refused: bool },
+    Deliver { conn: usize, dir: usize, packet: Packet },
+    Step { index: usize },
+    Resume { process: usize },
 }
 
 pub struct World {
@@ -206,11 +184,7 @@ impl World {
 
     /// The time of the next event, if any before `end`.
     pub fn next_event_time(&self, end: Time) -> Option<Time> {
-        self.queue
-            .keys()
-            .next()
-            .map(|(t, _)| *t)
-            .filter(|t| *t <= end)
+        self.queue.keys().next().map(|(t, _)| *t).filter(|t| *t <= end)
     }
 
     /// Processes every event at the head of the queue that is due at `at`.
@@ -228,21 +202,12 @@ impl World {
 
     fn handle(&mut self, event: Event) {
         match event {
-            Event::Input {
-                process,
-                incarnation,
-                input,
-            } => {
+            Event::Input { process, incarnation, input } => {
                 if self.procs[process].incarnation == incarnation {
                     self.deliver(process, input);
                 }
             }
-            Event::Timer {
-                process,
-                incarnation,
-                timer,
-                generation,
-            } => {
+            Event::Timer { process, incarnation, timer, generation } => {
                 let proc = &mut self.procs[process];
                 if proc.incarnation != incarnation || proc.timers.get(&timer) != Some(&generation) {
                     return;
@@ -268,16 +233,12 @@ impl World {
         let stream = (process as u64) << 32 | proc.incarnation as u64;
         let disk = &proc.disk.records[..proc.disk.synced_len];
         let node = match &spec.kind {
-            ProcessKind::Zk { config, .. } => Node::Zk(Box::new(ZkServer::start(
-                config.clone(),
-                (self.seed, stream),
-                disk,
-            ))),
-            ProcessKind::Broker { config, .. } => Node::Broker(Box::new(Broker::start(
-                config.clone(),
-                (self.seed, stream),
-                disk,
-            ))),
+            ProcessKind::Zk { config, .. } => {
+                Node::Zk(Box::new(ZkServer::start(config.clone(), (self.seed, stream), disk)))
+            }
+            ProcessKind::Broker { config, .. } => {
+                Node::Broker(Box::new(Broker::start(config.clone(), (self.seed, stream), disk)))
+            }
         };
         proc.node = Some(node);
         proc.paused = false;
@@ -326,24 +287,14 @@ impl World {
                 // The kernel answers for the dead process: the peer sees a reset.
                 self.conns[conn].dirs[dir].stalled.clear();
                 let at = self.arrival(conn, dir);
-                self.schedule(
-                    at,
-                    Event::Deliver {
-                        conn,
-                        dir,
-                        packet: Packet::Rst,
-                    },
-                );
+                self.schedule(at, Event::Deliver { conn, dir, packet: Packet::Rst });
             }
         }
         self.history.push(self.now, Some(process), Kind::Crashed);
         let now = self.now;
         let name = self.layout.processes[process].name.clone();
         self.trace.record(&(now, process, "crash", silent), || {
-            format!(
-                "{now} {name} crash{}",
-                if silent { " (silent)" } else { "" }
-            )
+            format!("{now} {name} crash{}", if silent { " (silent)" } else { "" })
         });
     }
 
@@ -383,15 +334,9 @@ impl World {
         }
         let now = self.now;
         let name = &self.layout.processes[process].name;
-        self.trace.record(&(now, process, &input), || {
-            format!("{now} {name} <- {}", summarize(&input))
-        });
+        self.trace.record(&(now, process, &input), || format!("{now} {name} <- {}", summarize(&input)));
         let mut fx = Vec::new();
-        self.procs[process]
-            .node
-            .as_mut()
-            .expect("checked")
-            .on_input(now, input, &mut fx);
+        self.procs[process].node.as_mut().expect("checked").on_input(now, input, &mut fx);
         self.apply(process, fx);
     }
 
@@ -411,14 +356,7 @@ impl World {
             Effect::Listen { port } => match self.listeners.get(&(host, port)) {
                 Some(owner) if *owner != process => {
                     let input = Input::ListenFailed { port };
-                    self.schedule(
-                        self.now,
-                        Event::Input {
-                            process,
-                            incarnation,
-                            input,
-                        },
-                    );
+                    self.schedule(self.now, Event::Input { process, incarnation, input });
                 }
                 _ => {
                     self.listeners.insert((host, port), process);
@@ -429,22 +367,10 @@ impl World {
                     self.listeners.remove(&(host, port));
                 }
             }
-            Effect::Connect {
-                conn: local,
-                target,
-            } => {
-                let end = End {
-                    process,
-                    incarnation,
-                    local,
-                    open: true,
-                };
-                let placeholder = End {
-                    process: usize::MAX,
-                    incarnation: 0,
-                    local: ConnId::In(0),
-                    open: false,
-                };
+            Effect::Connect { conn: local, target } => {
+                let end = End { process, incarnation, local, open: true };
+                let placeholder =
+                    End { process: usize::MAX, incarnation: 0, local: ConnId::In(0), open: false };
                 let index = self.conns.len();
                 self.conns.push(Conn {
                     ends: [end, placeholder],
@@ -461,10 +387,7 @@ impl World {
                     self.schedule(at, Event::SynArrive { conn: index });
                 }
             }
-            Effect::Send {
-                conn: local,
-                message,
-            } => {
+            Effect::Send { conn: local, message } => {
                 let Some(&conn) = self.conn_index.get(&(process, local)) else {
                     return;
                 };
@@ -489,15 +412,7 @@ impl World {
                 let generation = self.timer_generation;
                 self.procs[process].timers.insert(timer, generation);
                 let at = at.max(self.now);
-                self.schedule(
-                    at,
-                    Event::Timer {
-                        process,
-                        incarnation,
-                        timer,
-                        generation,
-                    },
-                );
+                self.schedule(at, Event::Timer { process, incarnation, timer, generation });
             }
             Effect::CancelTimer { timer } => {
                 self.procs[process].timers.remove(&timer);
@@ -516,23 +431,14 @@ impl World {
                 disk.synced_len = disk.records.len();
                 let input = Input::Synced { token };
                 let at = self.now.add_us(500);
-                self.schedule(
-                    at,
-                    Event::Input {
-                        process,
-                        incarnation,
-                        input,
-                    },
-                );
+                self.schedule(at, Event::Input { process, incarnation, input });
             }
             Effect::Observe { observation } => {
                 let now = self.now;
                 let name = &self.layout.processes[process].name;
-                self.trace.record(&(now, process, &observation), || {
-                    format!("{now} {name} !! {observation:?}")
-                });
-                self.history
-                    .push(now, Some(process), Kind::Observed(observation));
+                self.trace
+                    .record(&(now, process, &observation), || format!("{now} {name} !! {observation:?}"));
+                self.history.push(now, Some(process), Kind::Observed(observation));
             }
         }
     }
@@ -544,10 +450,7 @@ impl World {
         if self.conns[conn].ends[0].process == process {
             0
         } else {
-            assert_eq!(
-                self.conns[conn].ends[1].process, process,
-                "not an end of this connection"
-            );
+            assert_eq!(self.conns[conn].ends[1].process, process, "not an end of this connection");
             1
         }
     }
@@ -559,11 +462,8 @@ impl World {
     }
 
     fn latency(&mut self, from: HostId, to: HostId) -> u64 {
-        let (low, high) = if from == to {
-            self.settings.loopback_latency_us
-        } else {
-            self.settings.lan_latency_us
-        };
+        let (low, high) =
+            if from == to { self.settings.loopback_latency_us } else { self.settings.lan_latency_us };
         self.rng.range_inclusive(low, high)
     }
 
@@ -571,10 +471,7 @@ impl World {
     fn arrival(&mut self, conn: usize, dir: usize) -> Time {
         let from = self.procs[self.conns[conn].ends[dir].process].host;
         let to = self.procs[self.conns[conn].ends[1 - dir].process].host;
-        let at = self
-            .now
-            .add_us(self.latency(from, to))
-            .max(self.conns[conn].dirs[dir].last_arrival);
+        let at = self.now.add_us(self.latency(from, to)).max(self.conns[conn].dirs[dir].last_arrival);
         self.conns[conn].dirs[dir].last_arrival = at;
         at
     }
@@ -604,12 +501,7 @@ impl World {
                 self.next_in_conn += 1;
                 let local = ConnId::In(self.next_in_conn);
                 let incarnation = self.procs[process].incarnation;
-                self.conns[conn].ends[1] = End {
-                    process,
-                    incarnation,
-                    local,
-                    open: true,
-                };
+                self.conns[conn].ends[1] = End { process, incarnation, local, open: true };
                 self.conns[conn].established = true;
                 self.conn_index.insert((process, local), conn);
                 self.deliver(process, Input::Accepted { conn: local, port });
@@ -630,21 +522,12 @@ impl World {
             return;
         }
         if refused {
-            self.conn_index
-                .remove(&(initiator.process, initiator.local));
+            self.conn_index.remove(&(initiator.process, initiator.local));
             self.conns[conn].ends[0].open = false;
-            let input = Input::ConnectFailed {
-                conn: initiator.local,
-                error: ConnectError::Refused,
-            };
+            let input = Input::ConnectFailed { conn: initiator.local, error: ConnectError::Refused };
             self.deliver(initiator.process, input);
         } else {
-            self.deliver(
-                initiator.process,
-                Input::Connected {
-                    conn: initiator.local,
-                },
-            );
+            self.deliver(initiator.process, Input::Connected { conn: initiator.local });
         }
     }
 
@@ -657,45 +540,22 @@ impl World {
             let sender = self.conns[conn].ends[dir];
             let receiver_host = self.procs[receiver.process].host;
             let sender_host = self.procs[sender.process].host;
-            if matches!(packet, Packet::Data(_))
-                && sender.open
-                && self.path_up(receiver_host, sender_host)
-            {
+            if matches!(packet, Packet::Data(_)) && sender.open && self.path_up(receiver_host, sender_host) {
                 let at = self.arrival(conn, 1 - dir);
-                self.schedule(
-                    at,
-                    Event::Deliver {
-                        conn,
-                        dir: 1 - dir,
-                        packet: Packet::Rst,
-                    },
-                );
+                self.schedule(at, Event::Deliver { conn, dir: 1 - dir, packet: Packet::Rst });
             }
             return;
         }
         match packet {
-            Packet::Data(message) => self.deliver(
-                receiver.process,
-                Input::Received {
-                    conn: receiver.local,
-                    message,
-                },
-            ),
+            Packet::Data(message) => {
+                self.deliver(receiver.process, Input::Received { conn: receiver.local, message })
+            }
             Packet::Fin | Packet::Rst => {
-                let reason = if matches!(packet, Packet::Fin) {
-                    CloseReason::Eof
-                } else {
-                    CloseReason::Reset
-                };
+                let reason =
+                    if matches!(packet, Packet::Fin) { CloseReason::Eof } else { CloseReason::Reset };
                 self.conns[conn].ends[1 - dir].open = false;
                 self.conn_index.remove(&(receiver.process, receiver.local));
-                self.deliver(
-                    receiver.process,
-                    Input::Closed {
-                        conn: receiver.local,
-                        reason,
-                    },
-                );
+                self.deliver(receiver.process, Input::Closed { conn: receiver.local, reason });
             }
         }
     }
@@ -734,31 +594,16 @@ impl World {
                 if let Some(process) = process {
                     self.step_targets.insert(step.id.clone(), process);
                 }
-                self.history.push(
-                    now,
-                    process,
-                    Kind::Step {
-                        id: step.id.clone(),
-                    },
-                );
-                let who = process
-                    .map(|p| self.layout.processes[p].name.clone())
-                    .unwrap_or_default();
+                self.history.push(now, process, Kind::Step { id: step.id.clone() });
+                let who = process.map(|p| self.layout.processes[p].name.clone()).unwrap_or_default();
                 self.trace.record(&(now, "step", &step.id, process), || {
                     format!("{now} step {} {:?} {who}", step.id, step.action)
                 });
             }
             Err(()) => {
-                self.history.push(
-                    now,
-                    None,
-                    Kind::StepUnresolved {
-                        id: step.id.clone(),
-                    },
-                );
-                self.trace.record(&(now, "unresolved", &step.id), || {
-                    format!("{now} step {} unresolved", step.id)
-                });
+                self.history.push(now, None, Kind::StepUnresolved { id: step.id.clone() });
+                self.trace
+                    .record(&(now, "unresolved", &step.id), || format!("{now} step {} unresolved", step.id));
             }
         }
         // Steps that follow this one are scheduled relative to it.
@@ -781,17 +626,13 @@ impl World {
             }
             Action::Restart(target) => {
                 let process = self.resolve(target)?;
-                if self.procs[process].node.is_none()
-                    && self.hosts_alive[self.procs[process].host.0 as usize]
+                if self.procs[process].node.is_none() && self.hosts_alive[self.procs[process].host.0 as usize]
                 {
                     self.start_process(process);
                 }
                 Ok(Some(process))
             }
-            Action::Pause {
-                target,
-                duration_ms,
-            } => {
+            Action::Pause { target, duration_ms } => {
                 let process = self.resolve(target)?;
                 self.pause(process, *duration_ms);
                 Ok(Some(process))
@@ -886,16 +727,13 @@ impl World {
     }
 
     fn group_brokers(&self, group: u32) -> Vec<usize> {
-        (0..self.procs.len())
-            .filter(|p| self.layout.processes[*p].group() == Some(group))
-            .collect()
+        (0..self.procs.len()).filter(|p| self.layout.processes[*p].group() == Some(group)).collect()
     }
 
     fn ensemble_servers(&self, ensemble: u32) -> Vec<usize> {
         (0..self.procs.len())
             .filter(|p| {
-                self.layout.processes[*p].is_zk()
-                    && self.layout.processes[*p].ensemble() == Some(ensemble)
+                self.layout.processes[*p].is_zk() && self.layout.processes[*p].ensemble() == Some(ensemble)
             })
             .collect()
     }
@@ -934,21 +772,15 @@ impl World {
                     .filter_map(|p| Some((self.broker(p)?.my_eid()?, p)))
                     .collect();
                 members.sort();
-                let chosen = if matches!(target, Target::Oldest(_)) {
-                    members.first()
-                } else {
-                    members.last()
-                };
+                let chosen =
+                    if matches!(target, Target::Oldest(_)) { members.first() } else { members.last() };
                 chosen.map(|(_, p)| *p).ok_or(())
             }
             Target::ZkLeader(ensemble) => {
                 let leaders: Vec<usize> = self
                     .ensemble_servers(*ensemble)
                     .into_iter()
-                    .filter(|p| {
-                        self.zk(*p)
-                            .is_some_and(|s| s.is_leading() && s.is_serving())
-                    })
+                    .filter(|p| self.zk(*p).is_some_and(|s| s.is_leading() && s.is_serving()))
                     .collect();
                 self.pick(leaders)
             }
@@ -956,10 +788,7 @@ impl World {
                 let followers: Vec<usize> = self
                     .ensemble_servers(*ensemble)
                     .into_iter()
-                    .filter(|p| {
-                        self.zk(*p)
-                            .is_some_and(|s| s.is_following() && s.is_serving())
-                    })
+                    .filter(|p| self.zk(*p).is_some_and(|s| s.is_following() && s.is_serving()))
                     .collect();
                 self.pick(followers)
             }
@@ -991,14 +820,7 @@ impl World {
 fn summarize(input: &Input) -> String {
     let text = format!("{input:?}");
     if text.len() > 240 {
-        format!(
-            "{}…",
-            &text[..text
-                .char_indices()
-                .nth(240)
-                .map(|(i, _)| i)
-                .unwrap_or(text.len())]
-        )
+        format!("{}…", &text[..text.char_indices().nth(240).map(|(i, _)| i).unwrap_or(text.len())])
     } else {
         text
     }

@@ -14,20 +14,12 @@ fn master_crash() -> Spec {
         steps: vec![
             Step {
                 id: "crash".into(),
-                at: At {
-                    after: None,
-                    min_ms: 20_000,
-                    max_ms: 40_000,
-                },
+                at: At { after: None, min_ms: 20_000, max_ms: 40_000 },
                 action: Action::Crash(Target::Master(1)),
             },
             Step {
                 id: "restart".into(),
-                at: At {
-                    after: Some("crash".into()),
-                    min_ms: 30_000,
-                    max_ms: 30_000,
-                },
+                at: At { after: Some("crash".into()), min_ms: 30_000, max_ms: 30_000 },
                 action: Action::Restart(Target::Step("crash".into())),
             },
         ],
@@ -38,13 +30,7 @@ fn master_crash() -> Spec {
 
 #[test]
 fn master_crash_smoke() {
-    let outcome = run(
-        &master_crash(),
-        1,
-        RunOptions {
-            keep_trace: std::env::var("SHOW").is_ok(),
-        },
-    );
+    let outcome = run(&master_crash(), 1, RunOptions { keep_trace: std::env::var("SHOW").is_ok() });
     if std::env::var("SHOW").is_ok() {
         for line in &outcome.trace {
             if line.contains("!!")
@@ -56,9 +42,6 @@ fn master_crash_smoke() {
             }
         }
     }
-    println!(
-        "{:?} {:?} events={}",
-        outcome.violations, outcome.timings_ms, outcome.events
-    );
+    println!("{:?} {:?} events={}", outcome.violations, outcome.timings_ms, outcome.events);
     assert!(outcome.passed(), "{:?}", outcome.violations);
 }

@@ -131,9 +131,9 @@ impl ZkClient {
     /// Whether `conn` belongs to this handle.
     pub fn owns(&self, conn: ConnId) -> bool {
         match self.state {
-            State::Connecting { conn: c }
-            | State::Handshaking { conn: c }
-            | State::Connected { conn: c } => c == conn,
+            State::Connecting { conn: c } | State::Handshaking { conn: c } | State::Connected { conn: c } => {
+                c == conn
+            }
             State::Waiting | State::Closed => false,
         }
     }
@@ -143,15 +143,11 @@ impl ZkClient {
     }
 
     fn timer(&self, kind: ClientTimer) -> TimerId {
-        TimerId::Broker(BrokerTimer::ZkClient {
-            generation: self.generation,
-            kind,
-        })
+        TimerId::Broker(BrokerTimer::ZkClient { generation: self.generation, kind })
     }
 
     fn timeout_ms(&self) -> u64 {
-        self.negotiated_timeout_ms
-            .unwrap_or(self.requested_timeout_ms)
+        self.negotiated_timeout_ms.unwrap_or(self.requested_timeout_ms)
     }
 
     fn new_conn(&mut self) -> ConnId {
@@ -169,10 +165,7 @@ impl ZkClient {
         }
         delay_ms += rng.range(0, 1000);
         let at = now.add_ms(delay_ms);
-        fx.push(Effect::SetTimer {
-            timer: self.timer(ClientTimer::Reconnect),
-            at,
-        });
+        fx.push(Effect::SetTimer { timer: self.timer(ClientTimer::Reconnect), at });
     }
 
     fn start_connect(&mut self, now: Time, fx: &mut Vec<Effect>) {
@@ -183,13 +176,9 @@ impl ZkClient {
         self.attempt_started = now;
         self.attempts += 1;
         fx.push(Effect::Connect { conn, target });
-        let connect_timeout =
-            client_timeouts(self.timeout_ms(), self.hosts.len()).connect_timeout_ms;
+        let connect_timeout = client_timeouts(self.timeout_ms(), self.hosts.len()).connect_timeout_ms;
         let at = now.add_ms(connect_timeout);
-        fx.push(Effect::SetTimer {
-            timer: self.timer(ClientTimer::ConnectTimeout),
-            at,
-        });
+        fx.push(Effect::SetTimer { timer: self.timer(ClientTimer::ConnectTimeout), at });
     }
 
     pub fn on_connected(&mut self, now: Time, conn: ConnId, fx: &mut Vec<Effect>) {
@@ -203,10 +192,7 @@ impl ZkClient {
             timeout_ms: self.requested_timeout_ms,
             session: self.session,
         };
-        fx.push(Effect::Send {
-            conn,
-            message: Message::ZkClient(message),
-        });
+        fx.push(Effect::Send { conn, message: Message::ZkClient(message) });
         self.last_send = now;
     }
 
@@ -225,37 +211,20 @@ impl ZkClient {
         self.disconnect(now, rng, fx, events);
     }
 
-    fn disconnect(
-        &mut self,
-        now: Time,
-        rng: &mut Rng,
-        fx: &mut Vec<Effect>,
-        events: &mut Vec<ZkEvent>,
-    ) {
+    fn disconnect(&mut self, now: Time, rng: &mut Rng, fx: &mut Vec<Effect>, events: &mut Vec<ZkEvent>) {
         let was_connected = self.is_connected();
         match self.state {
-            State::Connecting { conn }
-            | State::Handshaking { conn }
-            | State::Connected { conn } => {
+            State::Connecting { conn } | State::Handshaking { conn } | State::Connected { conn } => {
                 fx.push(Effect::Close { conn });
             }
             State::Waiting | State::Closed => {}
         }
-        for kind in [
-            ClientTimer::Ping,
-            ClientTimer::ReadTimeout,
-            ClientTimer::ConnectTimeout,
-        ] {
-            fx.push(Effect::CancelTimer {
-                timer: self.timer(kind),
-            });
+        for kind in [ClientTimer::Ping, ClientTimer::ReadTimeout, ClientTimer::ConnectTimeout] {
+            fx.push(Effect::CancelTimer { timer: self.timer(kind) });
         }
         // `cleanup()`: every outstanding request fails with CONNECTIONLOSS.
         for xid in std::mem::take(&mut self.outstanding) {
-            events.push(ZkEvent::Reply {
-                xid,
-                result: Err(ZkError::ConnectionLoss),
-            });
+            events.push(ZkEvent::Reply { xid, result: Err(ZkError::ConnectionLoss) });
         }
         if was_connected {
             events.push(ZkEvent::Disconnected);
@@ -276,16 +245,11 @@ impl ZkClient {
         }
         self.last_recv = now;
         match message {
-            ServerMsg::ConnectResponse {
-                session,
-                timeout_ms,
-            } => {
+            ServerMsg::ConnectResponse { session, timeout_ms } => {
                 let State::Handshaking { conn } = self.state else {
                     return;
                 };
-                fx.push(Effect::CancelTimer {
-                    timer: self.timer(ClientTimer::ConnectTimeout),
-                });
+                fx.push(Effect::CancelTimer { timer: self.timer(ClientTimer::ConnectTimeout) });
                 if timeout_ms == 0 {
                     // `onConnected`: negotiatedSessionTimeout <= 0 → Expired, handle dead.
                     fx.push(Effect::Close { conn });
@@ -322,15 +286,9 @@ impl ZkClient {
         };
         let timeouts = client_timeouts(self.timeout_ms(), self.hosts.len());
         let ping_at = self.last_send.add_ms(timeouts.ping_interval_ms);
-        fx.push(Effect::SetTimer {
-            timer: self.timer(ClientTimer::Ping),
-            at: ping_at,
-        });
+        fx.push(Effect::SetTimer { timer: self.timer(ClientTimer::Ping), at: ping_at });
         let read_at = self.last_recv.add_ms(timeouts.read_timeout_ms);
-        fx.push(Effect::SetTimer {
-            timer: self.timer(ClientTimer::ReadTimeout),
-            at: read_at,
-        });
+        fx.push(Effect::SetTimer { timer: self.timer(ClientTimer::ReadTimeout), at: read_at });
     }
 
     pub fn on_timer(
@@ -357,10 +315,7 @@ impl ZkClient {
             }
             (ClientTimer::Ping, State::Connected { conn }) => {
                 if now.saturating_sub_us(self.last_send) >= timeouts.ping_interval_ms * 1000 {
-                    fx.push(Effect::Send {
-                        conn,
-                        message: Message::ZkClient(ClientMsg::Ping),
-                    });
+                    fx.push(Effect::Send { conn, message: Message::ZkClient(ClientMsg::Ping) });
                     self.last_send = now;
                 }
                 self.arm_timers(fx);
@@ -371,30 +326,18 @@ impl ZkClient {
 
     /// Submits an operation. While not connected it fails at once with CONNECTIONLOSS (the
     /// application re-reads everything on `SyncConnected` anyway; docs/fidelity.md).
-    pub fn request(
-        &mut self,
-        now: Time,
-        op: Op,
-        fx: &mut Vec<Effect>,
-        events: &mut Vec<ZkEvent>,
-    ) -> u64 {
+    pub fn request(&mut self, now: Time, op: Op, fx: &mut Vec<Effect>, events: &mut Vec<ZkEvent>) -> u64 {
         self.next_xid += 1;
         let xid = self.next_xid;
         match self.state {
             State::Connected { conn } => {
                 let message = ClientMsg::Request { xid, op };
-                fx.push(Effect::Send {
-                    conn,
-                    message: Message::ZkClient(message),
-                });
+                fx.push(Effect::Send { conn, message: Message::ZkClient(message) });
                 self.last_send = now;
                 self.outstanding.insert(xid);
                 self.arm_timers(fx);
             }
-            _ => events.push(ZkEvent::Reply {
-                xid,
-                result: Err(ZkError::ConnectionLoss),
-            }),
+            _ => events.push(ZkEvent::Reply { xid, result: Err(ZkError::ConnectionLoss) }),
         }
         xid
     }
@@ -404,33 +347,20 @@ impl ZkClient {
     pub fn close(&mut self, now: Time, fx: &mut Vec<Effect>) {
         if let State::Connected { conn } = self.state {
             self.next_xid += 1;
-            let message = ClientMsg::Request {
-                xid: self.next_xid,
-                op: Op::CloseSession,
-            };
-            fx.push(Effect::Send {
-                conn,
-                message: Message::ZkClient(message),
-            });
+            let message = ClientMsg::Request { xid: self.next_xid, op: Op::CloseSession };
+            fx.push(Effect::Send { conn, message: Message::ZkClient(message) });
             self.last_send = now;
         }
         match self.state {
-            State::Connecting { conn }
-            | State::Handshaking { conn }
-            | State::Connected { conn } => {
+            State::Connecting { conn } | State::Handshaking { conn } | State::Connected { conn } => {
                 fx.push(Effect::Close { conn });
             }
             State::Waiting | State::Closed => {}
         }
-        for kind in [
-            ClientTimer::Ping,
-            ClientTimer::ReadTimeout,
-            ClientTimer::ConnectTimeout,
-            ClientTimer::Reconnect,
-        ] {
-            fx.push(Effect::CancelTimer {
-                timer: self.timer(kind),
-            });
+        for kind in
+            [ClientTimer::Ping, ClientTimer::ReadTimeout, ClientTimer::ConnectTimeout, ClientTimer::Reconnect]
+        {
+            fx.push(Effect::CancelTimer { timer: self.timer(kind) });
         }
         self.outstanding.clear();
         self.state = State::Closed;

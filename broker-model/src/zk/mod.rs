@@ -86,8 +86,7 @@ impl EnsembleConfig {
     }
 
     pub fn max_session_timeout(&self) -> u64 {
-        self.max_session_timeout_ms
-            .unwrap_or(20 * self.tick_time_ms)
+        self.max_session_timeout_ms.unwrap_or(20 * self.tick_time_ms)
     }
 }
 

@@ -90,16 +90,9 @@ pub enum WatchKind {
 /// Client → server.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ClientMsg {
-    Connect {
-        last_zxid: Zxid,
-        timeout_ms: u64,
-        session: Option<SessionId>,
-    },
+    Connect { last_zxid: Zxid, timeout_ms: u64, session: Option<SessionId> },
     Ping,
-    Request {
-        xid: u64,
-        op: Op,
-    },
+    Request { xid: u64, op: Op },
 }
 
 /// Server → client.

@@ -5,16 +5,12 @@
 //! Simplifications are listed in docs/fidelity.md.
 
 use super::proto::{
-    ClientMsg, Notification, Op, OpResult, PeerState, QuorumMsg, ServerMsg, Snapshot, Txn,
-    TxnEntry, WatchKind, ZkError, ZkRecord,
+    ClientMsg, Notification, Op, OpResult, PeerState, QuorumMsg, ServerMsg, Snapshot, Txn, TxnEntry,
+    WatchKind, ZkError, ZkRecord,
 };
 use super::tree::DataTree;
-use super::{
-    expiry_bucket_ms, negotiate_session_timeout, EnsembleConfig, ServerId, SessionId, Zxid,
-};
-use crate::io::{
-    Addr, CloseReason, ConnId, Effect, Input, Message, Observation, Record, TimerId, ZkRole,
-};
+use super::{expiry_bucket_ms, negotiate_session_timeout, EnsembleConfig, ServerId, SessionId, Zxid};
+use crate::io::{Addr, CloseReason, ConnId, Effect, Input, Message, Observation, Record, TimerId, ZkRole};
 use crate::rng::Rng;
 use crate::time::Time;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -234,11 +230,7 @@ pub struct ZkServer {
 impl ZkServer {
     /// Starts a server from what its disk holds (empty for a fresh server).
     pub fn start(config: ServerConfig, rng_seed: (u64, u64), disk: &[Record]) -> ZkServer {
-        assert!(
-            config.peers.contains_key(&config.id),
-            "server {} not among its peers",
-            config.id
-        );
+        assert!(config.peers.contains_key(&config.id), "server {} not among its peers", config.id);
         let mut rng = Rng::new(rng_seed.0, rng_seed.1);
         let next_session = ((config.id as u64) << 56) | (rng.range(0, 1 << 40) << 8);
         let mut server = ZkServer {
@@ -250,19 +242,11 @@ impl ZkServer {
             logged: Vec::new(),
             logical_clock: 0,
             current_vote: CastVote {
-                vote: Vote {
-                    peer_epoch: 0,
-                    zxid: Zxid::default(),
-                    leader: config.id,
-                },
+                vote: Vote { peer_epoch: 0, zxid: Zxid::default(), leader: config.id },
                 election_epoch: 0,
             },
             role: Role::Looking(Looking {
-                proposal: Vote {
-                    peer_epoch: 0,
-                    zxid: Zxid::default(),
-                    leader: config.id,
-                },
+                proposal: Vote { peer_epoch: 0, zxid: Zxid::default(), leader: config.id },
                 recvset: BTreeMap::new(),
                 outofelection: BTreeMap::new(),
                 poll_interval_ms: 0,
@@ -287,9 +271,7 @@ impl ZkServer {
     /// `ZKDatabase.loadDataBase`: the last snapshot plus every logged txn after it.
     fn recover(&mut self, disk: &[Record]) {
         for record in disk {
-            let Record::Zk(record) = record else {
-                panic!("foreign record on a zk disk")
-            };
+            let Record::Zk(record) = record else { panic!("foreign record on a zk disk") };
             match record {
                 ZkRecord::AcceptedEpoch(epoch) => self.accepted_epoch = *epoch,
                 ZkRecord::CurrentEpoch(epoch) => self.current_epoch = *epoch,
@@ -336,10 +318,7 @@ impl ZkServer {
     }
 
     fn last_logged(&self) -> Zxid {
-        self.logged
-            .last()
-            .map(|e| e.zxid)
-            .unwrap_or(self.last_processed)
+        self.logged.last().map(|e| e.zxid).unwrap_or(self.last_processed)
     }
 
     fn local_ms(&self, now: Time) -> u64 {
@@ -356,15 +335,8 @@ impl ZkServer {
     }
 
     pub fn on_start(&mut self, now: Time, fx: &mut Vec<Effect>) {
-        fx.push(Effect::Listen {
-            port: self.config.client_port,
-        });
-        fx.push(Effect::Listen {
-            port: self.config.quorum_port,
-        });
-        fx.push(Effect::Listen {
-            port: self.config.election_port,
-        });
+        fx.push(Effect::Listen { port: self.config.client_port });
+        fx.push(Effect::Listen { port: self.config.election_port });
         self.start_election(now, fx);
     }
 
@@ -378,9 +350,7 @@ impl ZkServer {
                 self.on_conn_lost(now, conn, fx);
             }
             Input::Received { conn, message } => self.on_message(now, conn, message, fx),
-            Input::Timer {
-                timer: TimerId::Zk(t),
-            } => self.on_timer(now, t, fx),
+            Input::Timer { timer: TimerId::Zk(t) } => self.on_timer(now, t, fx),
             Input::Timer { timer } => panic!("foreign timer {timer:?}"),
             Input::ListenFailed { port } => panic!("zk port {port} taken"),
             Input::Synced { .. } => {}
@@ -390,14 +360,7 @@ impl ZkServer {
 
     fn on_accepted(&mut self, conn: ConnId, port: u16) {
         let role = if port == self.config.client_port {
-            self.clients.insert(
-                conn,
-                ClientConn {
-                    session: None,
-                    timeout_ms: 0,
-                    pending: VecDeque::new(),
-                },
-            );
+            self.clients.insert(conn, ClientConn { session: None, timeout_ms: 0, pending: VecDeque::new() });
             ConnRole::Client
         } else if port == self.config.election_port {
             ConnRole::ElectionIn
@@ -414,25 +377,15 @@ impl ZkServer {
     fn on_connected(&mut self, now: Time, conn: ConnId, fx: &mut Vec<Effect>) {
         match self.conns.get(&conn).copied() {
             Some(ConnRole::ElectionOut(peer)) => {
-                fx.push(Effect::CancelTimer {
-                    timer: timer(ZkTimer::ElectionConnect(peer)),
-                });
-                let link = self
-                    .election_links
-                    .get_mut(&peer)
-                    .expect("link of an election conn");
+                fx.push(Effect::CancelTimer { timer: timer(ZkTimer::ElectionConnect(peer)) });
+                let link = self.election_links.get_mut(&peer).expect("link of an election conn");
                 link.up = true;
                 if let Some(notification) = link.queued.take() {
-                    fx.push(Effect::Send {
-                        conn,
-                        message: Message::Election(notification),
-                    });
+                    fx.push(Effect::Send { conn, message: Message::Election(notification) });
                 }
             }
             Some(ConnRole::ToLeader) => {
-                let Role::Following(following) = &mut self.role else {
-                    unreachable!()
-                };
+                let Role::Following(following) = &mut self.role else { unreachable!() };
                 assert_eq!(following.conn, conn);
                 following.phase = FollowerPhase::Syncing;
                 following.last_packet = now;
@@ -441,10 +394,7 @@ impl ZkServer {
                     accepted_epoch: self.accepted_epoch,
                     last_zxid: self.last_logged(),
                 };
-                fx.push(Effect::Send {
-                    conn,
-                    message: Message::Quorum(info),
-                });
+                fx.push(Effect::Send { conn, message: Message::Quorum(info) });
             }
             other => panic!("connected event for {other:?}"),
         }
@@ -459,15 +409,9 @@ impl ZkServer {
             ConnRole::Client => self.forget_client(conn),
             ConnRole::ElectionIn => {}
             ConnRole::ElectionOut(peer) => {
-                if self
-                    .election_links
-                    .get(&peer)
-                    .is_some_and(|l| l.conn == conn)
-                {
+                if self.election_links.get(&peer).is_some_and(|l| l.conn == conn) {
                     self.election_links.remove(&peer);
-                    fx.push(Effect::CancelTimer {
-                        timer: timer(ZkTimer::ElectionConnect(peer)),
-                    });
+                    fx.push(Effect::CancelTimer { timer: timer(ZkTimer::ElectionConnect(peer)) });
                 }
             }
             ConnRole::ToLeader => {
@@ -480,10 +424,7 @@ impl ZkServer {
                 if let FollowerPhase::Connecting { attempts } = following.phase {
                     if attempts < 5 {
                         let at = now.add_ms(self.config.ensemble.leader_connect_delay_ms);
-                        fx.push(Effect::SetTimer {
-                            timer: timer(ZkTimer::LeaderConnectRetry),
-                            at,
-                        });
+                        fx.push(Effect::SetTimer { timer: timer(ZkTimer::LeaderConnectRetry), at });
                         return;
                     }
                 }
@@ -504,11 +445,7 @@ impl ZkServer {
 
     fn forget_client(&mut self, conn: ConnId) {
         self.clients.remove(&conn);
-        for watchers in self
-            .data_watches
-            .values_mut()
-            .chain(self.child_watches.values_mut())
-        {
+        for watchers in self.data_watches.values_mut().chain(self.child_watches.values_mut()) {
             watchers.remove(&conn);
         }
         self.new_sessions.retain(|_, p| p.conn != conn);
@@ -523,9 +460,7 @@ impl ZkServer {
             (ConnRole::Client, Message::ZkClient(msg)) => self.on_client(now, conn, msg, fx),
             (ConnRole::ElectionIn, Message::Election(n)) => self.on_notification(now, n, fx),
             (ConnRole::ToLeader, Message::Quorum(msg)) => self.on_from_leader(now, msg, fx),
-            (ConnRole::FromLearner, Message::Quorum(msg)) => {
-                self.on_from_learner(now, conn, msg, fx)
-            }
+            (ConnRole::FromLearner, Message::Quorum(msg)) => self.on_from_learner(now, conn, msg, fx),
             (role, message) => panic!("unexpected {message:?} on {role:?}"),
         }
     }
@@ -534,24 +469,14 @@ impl ZkServer {
     // Fast Leader Election.
 
     fn initial_vote(&self) -> Vote {
-        Vote {
-            peer_epoch: self.current_epoch,
-            zxid: self.last_logged(),
-            leader: self.config.id,
-        }
+        Vote { peer_epoch: self.current_epoch, zxid: self.last_logged(), leader: self.config.id }
     }
 
     fn start_election(&mut self, now: Time, fx: &mut Vec<Effect>) {
         self.logical_clock += 1;
         let proposal = self.initial_vote();
         let mut recvset = BTreeMap::new();
-        recvset.insert(
-            self.config.id,
-            CastVote {
-                vote: proposal,
-                election_epoch: self.logical_clock,
-            },
-        );
+        recvset.insert(self.config.id, CastVote { vote: proposal, election_epoch: self.logical_clock });
         let interval = self.config.ensemble.finalize_wait_ms;
         self.role = Role::Looking(Looking {
             proposal,
@@ -562,25 +487,18 @@ impl ZkServer {
         });
         self.observe_role(fx);
         self.broadcast(now, fx);
-        fx.push(Effect::SetTimer {
-            timer: timer(ZkTimer::ElectionPoll),
-            at: now.add_ms(interval),
-        });
+        fx.push(Effect::SetTimer { timer: timer(ZkTimer::ElectionPoll), at: now.add_ms(interval) });
     }
 
     fn my_notification(&self) -> Notification {
         let (vote, election_epoch, state) = match &self.role {
             Role::Looking(looking) => (looking.proposal, self.logical_clock, PeerState::Looking),
-            Role::Following(_) => (
-                self.current_vote.vote,
-                self.current_vote.election_epoch,
-                PeerState::Following,
-            ),
-            Role::Leading(_) => (
-                self.current_vote.vote,
-                self.current_vote.election_epoch,
-                PeerState::Leading,
-            ),
+            Role::Following(_) => {
+                (self.current_vote.vote, self.current_vote.election_epoch, PeerState::Following)
+            }
+            Role::Leading(_) => {
+                (self.current_vote.vote, self.current_vote.election_epoch, PeerState::Leading)
+            }
         };
         Notification {
             sender: self.config.id,
@@ -593,13 +511,8 @@ impl ZkServer {
     }
 
     fn broadcast(&mut self, now: Time, fx: &mut Vec<Effect>) {
-        let peers: Vec<ServerId> = self
-            .config
-            .peers
-            .keys()
-            .copied()
-            .filter(|p| *p != self.config.id)
-            .collect();
+        let peers: Vec<ServerId> =
+            self.config.peers.keys().copied().filter(|p| *p != self.config.id).collect();
         for peer in peers {
             self.send_notification(now, peer, fx);
         }
@@ -609,10 +522,7 @@ impl ZkServer {
         let notification = self.my_notification();
         if let Some(link) = self.election_links.get_mut(&peer) {
             if link.up {
-                fx.push(Effect::Send {
-                    conn: link.conn,
-                    message: Message::Election(notification),
-                });
+                fx.push(Effect::Send { conn: link.conn, message: Message::Election(notification) });
             } else {
                 link.queued = Some(notification);
             }
@@ -620,22 +530,12 @@ impl ZkServer {
         }
         let conn = self.new_conn();
         self.conns.insert(conn, ConnRole::ElectionOut(peer));
-        self.election_links.insert(
-            peer,
-            ElectionLink {
-                conn,
-                up: false,
-                queued: Some(notification),
-            },
-        );
+        self.election_links.insert(peer, ElectionLink { conn, up: false, queued: Some(notification) });
         let target = self.config.peers[&peer].election;
         fx.push(Effect::Connect { conn, target });
         // `QuorumCnxManager.cnxTO`: an attempt into silence gives up after 5 s.
         let at = now.add_ms(5000);
-        fx.push(Effect::SetTimer {
-            timer: timer(ZkTimer::ElectionConnect(peer)),
-            at,
-        });
+        fx.push(Effect::SetTimer { timer: timer(ZkTimer::ElectionConnect(peer)), at });
     }
 
     fn on_notification(&mut self, now: Time, n: Notification, fx: &mut Vec<Effect>) {
@@ -646,15 +546,8 @@ impl ZkServer {
             }
             return;
         };
-        let vote = Vote {
-            peer_epoch: n.peer_epoch,
-            zxid: n.zxid,
-            leader: n.leader,
-        };
-        let cast = CastVote {
-            vote,
-            election_epoch: n.election_epoch,
-        };
+        let vote = Vote { peer_epoch: n.peer_epoch, zxid: n.zxid, leader: n.leader };
+        let cast = CastVote { vote, election_epoch: n.election_epoch };
         if n.state == PeerState::Looking {
             self.on_looking_notification(now, n, cast, fx);
         } else {
@@ -662,13 +555,7 @@ impl ZkServer {
         }
     }
 
-    fn on_looking_notification(
-        &mut self,
-        now: Time,
-        n: Notification,
-        cast: CastVote,
-        fx: &mut Vec<Effect>,
-    ) {
+    fn on_looking_notification(&mut self, now: Time, n: Notification, cast: CastVote, fx: &mut Vec<Effect>) {
         if n.election_epoch < self.logical_clock {
             self.send_notification(now, n.sender, fx);
             return;
@@ -676,9 +563,7 @@ impl ZkServer {
         let initial = self.initial_vote();
         let quorum = self.quorum();
         let me = self.config.id;
-        let Role::Looking(looking) = &mut self.role else {
-            unreachable!()
-        };
+        let Role::Looking(looking) = &mut self.role else { unreachable!() };
         let mut changed = false;
         if n.election_epoch > self.logical_clock {
             self.logical_clock = n.election_epoch;
@@ -691,58 +576,34 @@ impl ZkServer {
         }
         let epoch = self.logical_clock;
         looking.recvset.insert(n.sender, cast);
-        looking.recvset.insert(
-            me,
-            CastVote {
-                vote: looking.proposal,
-                election_epoch: epoch,
-            },
-        );
-        let proposal = CastVote {
-            vote: looking.proposal,
-            election_epoch: epoch,
-        };
+        looking.recvset.insert(me, CastVote { vote: looking.proposal, election_epoch: epoch });
+        let proposal = CastVote { vote: looking.proposal, election_epoch: epoch };
         let agreeing = looking.recvset.values().filter(|v| **v == proposal).count();
         let finalize_wait = self.config.ensemble.finalize_wait_ms;
         if changed {
             looking.finalizing = false;
-            fx.push(Effect::CancelTimer {
-                timer: timer(ZkTimer::Finalize),
-            });
+            fx.push(Effect::CancelTimer { timer: timer(ZkTimer::Finalize) });
         }
         if agreeing >= quorum {
             // Wait `finalizeWait` for a better vote; any other notification restarts the wait.
             looking.finalizing = true;
             let at = now.add_ms(finalize_wait);
-            fx.push(Effect::SetTimer {
-                timer: timer(ZkTimer::Finalize),
-                at,
-            });
+            fx.push(Effect::SetTimer { timer: timer(ZkTimer::Finalize), at });
         }
         if changed {
             self.broadcast(now, fx);
         }
     }
 
-    fn on_settled_notification(
-        &mut self,
-        now: Time,
-        n: Notification,
-        cast: CastVote,
-        fx: &mut Vec<Effect>,
-    ) {
+    fn on_settled_notification(&mut self, now: Time, n: Notification, cast: CastVote, fx: &mut Vec<Effect>) {
         let quorum = self.quorum();
         let me = self.config.id;
         let logical_clock = self.logical_clock;
-        let Role::Looking(looking) = &mut self.role else {
-            unreachable!()
-        };
+        let Role::Looking(looking) = &mut self.role else { unreachable!() };
         looking.outofelection.insert(n.sender, (cast, n.state));
         let leader_ok = |votes: &BTreeMap<ServerId, (CastVote, PeerState)>| {
             if n.leader != me {
-                votes
-                    .get(&n.leader)
-                    .is_some_and(|(_, state)| *state == PeerState::Leading)
+                votes.get(&n.leader).is_some_and(|(_, state)| *state == PeerState::Leading)
             } else {
                 logical_clock == n.election_epoch
             }
@@ -754,11 +615,7 @@ impl ZkServer {
             decided = agreeing >= quorum && leader_ok(&looking.outofelection);
         }
         if !decided {
-            let agreeing = looking
-                .outofelection
-                .values()
-                .filter(|(v, _)| *v == cast)
-                .count();
+            let agreeing = looking.outofelection.values().filter(|(v, _)| *v == cast).count();
             if agreeing >= quorum && leader_ok(&looking.outofelection) {
                 self.logical_clock = n.election_epoch;
                 decided = true;
@@ -770,12 +627,8 @@ impl ZkServer {
     }
 
     fn decide(&mut self, now: Time, cast: CastVote, fx: &mut Vec<Effect>) {
-        fx.push(Effect::CancelTimer {
-            timer: timer(ZkTimer::ElectionPoll),
-        });
-        fx.push(Effect::CancelTimer {
-            timer: timer(ZkTimer::Finalize),
-        });
+        fx.push(Effect::CancelTimer { timer: timer(ZkTimer::ElectionPoll) });
+        fx.push(Effect::CancelTimer { timer: timer(ZkTimer::Finalize) });
         self.current_vote = cast;
         if cast.vote.leader == self.config.id {
             self.lead(now, fx);
@@ -804,12 +657,12 @@ impl ZkServer {
             buckets: BTreeMap::new(),
         };
         self.role = Role::Leading(Box::new(leading));
+        // `new Leader(...)` binds the quorum port: learners that connect earlier are refused
+        // and retry.
+        fx.push(Effect::Listen { port: self.config.quorum_port });
         let limit = self.config.ensemble.init_limit * self.config.ensemble.tick_time_ms;
         let at = now.add_ms(limit);
-        fx.push(Effect::SetTimer {
-            timer: timer(ZkTimer::LeaderPhaseDeadline),
-            at,
-        });
+        fx.push(Effect::SetTimer { timer: timer(ZkTimer::LeaderPhaseDeadline), at });
         self.observe_role(fx);
     }
 
@@ -828,11 +681,9 @@ impl ZkServer {
             }
         }
         match msg {
-            QuorumMsg::FollowerInfo {
-                server,
-                accepted_epoch,
-                ..
-            } => self.on_follower_info(now, conn, server, accepted_epoch, fx),
+            QuorumMsg::FollowerInfo { server, accepted_epoch, .. } => {
+                self.on_follower_info(now, conn, server, accepted_epoch, fx)
+            }
             QuorumMsg::AckEpoch { server } => self.on_ack_epoch(now, server, fx),
             QuorumMsg::AckNewLeader { server } => self.on_ack_new_leader(now, server, fx),
             QuorumMsg::Ack { zxid } => {
@@ -851,17 +702,11 @@ impl ZkServer {
             QuorumMsg::Request { session, xid, op } => {
                 self.leader_submit(now, session, xid, op, fx);
             }
-            QuorumMsg::Revalidate {
-                session,
-                timeout_ms,
-            } => {
+            QuorumMsg::Revalidate { session, timeout_ms } => {
                 let valid = self.leader_touch(now, session, timeout_ms);
                 self.arm_expiry(fx);
                 let reply = QuorumMsg::RevalidateReply { session, valid };
-                fx.push(Effect::Send {
-                    conn,
-                    message: Message::Quorum(reply),
-                });
+                fx.push(Effect::Send { conn, message: Message::Quorum(reply) });
             }
             other => panic!("leader got {other:?}"),
         }
@@ -876,9 +721,7 @@ impl ZkServer {
         fx: &mut Vec<Effect>,
     ) {
         let sync_limit = self.config.ensemble.sync_limit;
-        let Role::Leading(leading) = &mut self.role else {
-            unreachable!()
-        };
+        let Role::Leading(leading) = &mut self.role else { unreachable!() };
         if let Some(old) = leading.learners.get(&server) {
             if old.conn != conn {
                 fx.push(Effect::Close { conn: old.conn });
@@ -907,49 +750,32 @@ impl ZkServer {
     fn try_finish_discovery(&mut self, _now: Time, fx: &mut Vec<Effect>) {
         let quorum = self.quorum();
         let my_accepted = self.accepted_epoch;
-        let Role::Leading(leading) = &mut self.role else {
-            unreachable!()
-        };
+        let Role::Leading(leading) = &mut self.role else { unreachable!() };
         if leading.learners.len() + 1 < quorum {
             return;
         }
-        let max_accepted = leading
-            .learners
-            .values()
-            .map(|l| l.accepted_epoch)
-            .max()
-            .unwrap_or(0)
-            .max(my_accepted);
+        let max_accepted =
+            leading.learners.values().map(|l| l.accepted_epoch).max().unwrap_or(0).max(my_accepted);
         leading.epoch = max_accepted + 1;
         leading.phase = LeaderPhase::Sync;
         let epoch = leading.epoch;
         for handle in leading.learners.values() {
             let message = Message::Quorum(QuorumMsg::LeaderInfo { epoch });
-            fx.push(Effect::Send {
-                conn: handle.conn,
-                message,
-            });
+            fx.push(Effect::Send { conn: handle.conn, message });
         }
         self.accepted_epoch = epoch;
-        fx.push(Effect::Append {
-            record: Record::Zk(ZkRecord::AcceptedEpoch(epoch)),
-        });
+        fx.push(Effect::Append { record: Record::Zk(ZkRecord::AcceptedEpoch(epoch)) });
     }
 
     fn on_ack_epoch(&mut self, now: Time, server: ServerId, fx: &mut Vec<Effect>) {
         let quorum = self.quorum();
-        let Role::Leading(leading) = &mut self.role else {
-            unreachable!()
-        };
+        let Role::Leading(leading) = &mut self.role else { unreachable!() };
         let Some(handle) = leading.learners.get_mut(&server) else {
             return;
         };
         handle.phase = LearnerPhase::EpochAcked;
         if leading.phase == LeaderPhase::Sync {
-            let acked = leading
-                .learners
-                .values()
-                .filter(|l| l.phase != LearnerPhase::Connected);
+            let acked = leading.learners.values().filter(|l| l.phase != LearnerPhase::Connected);
             if acked.count() + 1 < quorum {
                 return;
             }
@@ -958,9 +784,7 @@ impl ZkServer {
             for entry in &logged {
                 let _ = self.apply_to_state(entry);
             }
-            let Role::Leading(leading) = &mut self.role else {
-                unreachable!()
-            };
+            let Role::Leading(leading) = &mut self.role else { unreachable!() };
             let targets: Vec<ServerId> = leading
                 .learners
                 .iter()
@@ -982,9 +806,7 @@ impl ZkServer {
             tree: self.tree.clone(),
             sessions: self.sessions.clone(),
         });
-        let Role::Leading(leading) = &mut self.role else {
-            unreachable!()
-        };
+        let Role::Leading(leading) = &mut self.role else { unreachable!() };
         let epoch = leading.epoch;
         let handle = leading.learners.get_mut(&sid).expect("a learner");
         handle.phase = LearnerPhase::SnapSent;
@@ -993,35 +815,24 @@ impl ZkServer {
         fx.push(Effect::Send { conn, message });
         // Proposals still in flight follow the snapshot, as queued packets follow a DIFF.
         for outstanding in leading.outstanding.values() {
-            let message = Message::Quorum(QuorumMsg::Proposal {
-                entry: outstanding.entry.clone(),
-            });
+            let message = Message::Quorum(QuorumMsg::Proposal { entry: outstanding.entry.clone() });
             fx.push(Effect::Send { conn, message });
         }
     }
 
     fn on_ack_new_leader(&mut self, now: Time, server: ServerId, fx: &mut Vec<Effect>) {
         let quorum = self.quorum();
-        let Role::Leading(leading) = &mut self.role else {
-            unreachable!()
-        };
+        let Role::Leading(leading) = &mut self.role else { unreachable!() };
         let Some(handle) = leading.learners.get_mut(&server) else {
             return;
         };
         handle.phase = LearnerPhase::Synced;
         let conn = handle.conn;
         if leading.phase == LeaderPhase::Broadcast {
-            fx.push(Effect::Send {
-                conn,
-                message: Message::Quorum(QuorumMsg::UpToDate),
-            });
+            fx.push(Effect::Send { conn, message: Message::Quorum(QuorumMsg::UpToDate) });
             return;
         }
-        let synced = leading
-            .learners
-            .values()
-            .filter(|l| l.phase == LearnerPhase::Synced)
-            .count();
+        let synced = leading.learners.values().filter(|l| l.phase == LearnerPhase::Synced).count();
         if synced + 1 < quorum {
             return;
         }
@@ -1032,14 +843,10 @@ impl ZkServer {
     fn start_broadcast(&mut self, now: Time, fx: &mut Vec<Effect>) {
         let tick_ms = self.config.ensemble.tick_time_ms;
         let local_now = self.local_ms(now);
-        let Role::Leading(leading) = &mut self.role else {
-            unreachable!()
-        };
+        let Role::Leading(leading) = &mut self.role else { unreachable!() };
         leading.phase = LeaderPhase::Broadcast;
         self.current_epoch = leading.epoch;
-        fx.push(Effect::Append {
-            record: Record::Zk(ZkRecord::CurrentEpoch(leading.epoch)),
-        });
+        fx.push(Effect::Append { record: Record::Zk(ZkRecord::CurrentEpoch(leading.epoch)) });
         leading.prep_tree = self.tree.clone();
         leading.prep_sessions = self.sessions.clone();
         // The new session tracker tracks every known session from now (zookeeper.md §1.2).
@@ -1051,21 +858,13 @@ impl ZkServer {
         for handle in leading.learners.values() {
             if handle.phase == LearnerPhase::Synced {
                 let message = Message::Quorum(QuorumMsg::UpToDate);
-                fx.push(Effect::Send {
-                    conn: handle.conn,
-                    message,
-                });
+                fx.push(Effect::Send { conn: handle.conn, message });
             }
         }
         self.current_vote.vote.peer_epoch = self.current_epoch;
-        fx.push(Effect::CancelTimer {
-            timer: timer(ZkTimer::LeaderPhaseDeadline),
-        });
+        fx.push(Effect::CancelTimer { timer: timer(ZkTimer::LeaderPhaseDeadline) });
         let at = now.add_ms(tick_ms / 2);
-        fx.push(Effect::SetTimer {
-            timer: timer(ZkTimer::LeaderTick),
-            at,
-        });
+        fx.push(Effect::SetTimer { timer: timer(ZkTimer::LeaderTick), at });
         self.serving = true;
         self.observe_role(fx);
         self.arm_expiry(fx);
@@ -1096,17 +895,11 @@ impl ZkServer {
         for handle in leading.learners.values() {
             if handle.phase == LearnerPhase::Synced {
                 let message = Message::Quorum(QuorumMsg::Ping);
-                fx.push(Effect::Send {
-                    conn: handle.conn,
-                    message,
-                });
+                fx.push(Effect::Send { conn: handle.conn, message });
             }
         }
         let at = now.add_ms(tick_ms / 2);
-        fx.push(Effect::SetTimer {
-            timer: timer(ZkTimer::LeaderTick),
-            at,
-        });
+        fx.push(Effect::SetTimer { timer: timer(ZkTimer::LeaderTick), at });
     }
 
     /// `touchSession` on the leader: false if the session is unknown or closing.
@@ -1144,10 +937,7 @@ impl ZkServer {
         };
         if let Some((bucket, _)) = leading.buckets.first_key_value() {
             let at = self.global_time(*bucket);
-            fx.push(Effect::SetTimer {
-                timer: timer(ZkTimer::SessionExpiry),
-                at,
-            });
+            fx.push(Effect::SetTimer { timer: timer(ZkTimer::SessionExpiry), at });
         }
     }
 
@@ -1168,9 +958,7 @@ impl ZkServer {
             leading.closing.insert(*session);
         }
         for session in expired {
-            fx.push(Effect::Observe {
-                observation: Observation::ZkSessionExpired { session },
-            });
+            fx.push(Effect::Observe { observation: Observation::ZkSessionExpired { session } });
             self.leader_submit(now, session, None, Op::CloseSession, fx);
         }
         self.arm_expiry(fx);
@@ -1214,12 +1002,7 @@ impl ZkServer {
             _ => {}
         }
         leading.next_counter += 1;
-        let entry = TxnEntry {
-            zxid: Zxid::new(leading.epoch, leading.next_counter),
-            session,
-            xid,
-            txn,
-        };
+        let entry = TxnEntry { zxid: Zxid::new(leading.epoch, leading.next_counter), session, xid, txn };
         let mut prep_entry = entry.clone();
         if let Txn::CloseSession = prep_entry.txn {
             leading.prep_sessions.remove(&session);
@@ -1230,25 +1013,12 @@ impl ZkServer {
         acks.insert(self.config.id);
         for handle in leading.learners.values() {
             if handle.phase.receives_broadcast() {
-                let message = Message::Quorum(QuorumMsg::Proposal {
-                    entry: entry.clone(),
-                });
-                fx.push(Effect::Send {
-                    conn: handle.conn,
-                    message,
-                });
+                let message = Message::Quorum(QuorumMsg::Proposal { entry: entry.clone() });
+                fx.push(Effect::Send { conn: handle.conn, message });
             }
         }
-        leading.outstanding.insert(
-            entry.zxid,
-            Outstanding {
-                entry: entry.clone(),
-                acks,
-            },
-        );
-        fx.push(Effect::Append {
-            record: Record::Zk(ZkRecord::Txn(entry)),
-        });
+        leading.outstanding.insert(entry.zxid, Outstanding { entry: entry.clone(), acks });
+        fx.push(Effect::Append { record: Record::Zk(ZkRecord::Txn(entry)) });
         self.try_commit(now, fx);
         self.arm_expiry(fx);
     }
@@ -1269,13 +1039,8 @@ impl ZkServer {
             let outstanding = first.remove();
             for handle in leading.learners.values() {
                 if handle.phase.receives_broadcast() {
-                    let message = Message::Quorum(QuorumMsg::Commit {
-                        zxid: outstanding.entry.zxid,
-                    });
-                    fx.push(Effect::Send {
-                        conn: handle.conn,
-                        message,
-                    });
+                    let message = Message::Quorum(QuorumMsg::Commit { zxid: outstanding.entry.zxid });
+                    fx.push(Effect::Send { conn: handle.conn, message });
                 }
             }
             if let Txn::CloseSession = outstanding.entry.txn {
@@ -1316,30 +1081,20 @@ impl ZkServer {
         let Role::Following(following) = &self.role else {
             return;
         };
-        let at = following
-            .last_packet
-            .add_ms(self.watchdog_limit_ms(following.phase));
-        fx.push(Effect::SetTimer {
-            timer: timer(ZkTimer::FollowerWatchdog),
-            at,
-        });
+        let at = following.last_packet.add_ms(self.watchdog_limit_ms(following.phase));
+        fx.push(Effect::SetTimer { timer: timer(ZkTimer::FollowerWatchdog), at });
     }
 
     fn on_watchdog(&mut self, now: Time, fx: &mut Vec<Effect>) {
         let Role::Following(following) = &self.role else {
             return;
         };
-        let deadline = following
-            .last_packet
-            .add_ms(self.watchdog_limit_ms(following.phase));
+        let deadline = following.last_packet.add_ms(self.watchdog_limit_ms(following.phase));
         if now >= deadline {
             // `SocketTimeoutException: Read timed out` on the leader socket.
             self.shutdown(now, fx);
         } else {
-            fx.push(Effect::SetTimer {
-                timer: timer(ZkTimer::FollowerWatchdog),
-                at: deadline,
-            });
+            fx.push(Effect::SetTimer { timer: timer(ZkTimer::FollowerWatchdog), at: deadline });
         }
     }
 
@@ -1355,9 +1110,7 @@ impl ZkServer {
             ConnId::Out(self.next_conn)
         };
         following.conn = conn;
-        following.phase = FollowerPhase::Connecting {
-            attempts: attempts + 1,
-        };
+        following.phase = FollowerPhase::Connecting { attempts: attempts + 1 };
         let target = self.config.peers[&following.leader].quorum;
         self.conns.insert(conn, ConnRole::ToLeader);
         fx.push(Effect::Connect { conn, target });
@@ -1377,12 +1130,8 @@ impl ZkServer {
                     return;
                 }
                 self.accepted_epoch = epoch;
-                fx.push(Effect::Append {
-                    record: Record::Zk(ZkRecord::AcceptedEpoch(epoch)),
-                });
-                let message = Message::Quorum(QuorumMsg::AckEpoch {
-                    server: self.config.id,
-                });
+                fx.push(Effect::Append { record: Record::Zk(ZkRecord::AcceptedEpoch(epoch)) });
+                let message = Message::Quorum(QuorumMsg::AckEpoch { server: self.config.id });
                 fx.push(Effect::Send { conn, message });
             }
             QuorumMsg::SnapAndNewLeader { epoch, snapshot } => {
@@ -1393,15 +1142,9 @@ impl ZkServer {
                 self.logged.clear();
                 self.current_epoch = epoch;
                 self.current_vote.vote.peer_epoch = epoch;
-                fx.push(Effect::Append {
-                    record: Record::Zk(ZkRecord::Snapshot(snapshot)),
-                });
-                fx.push(Effect::Append {
-                    record: Record::Zk(ZkRecord::CurrentEpoch(epoch)),
-                });
-                let message = Message::Quorum(QuorumMsg::AckNewLeader {
-                    server: self.config.id,
-                });
+                fx.push(Effect::Append { record: Record::Zk(ZkRecord::Snapshot(snapshot)) });
+                fx.push(Effect::Append { record: Record::Zk(ZkRecord::CurrentEpoch(epoch)) });
+                let message = Message::Quorum(QuorumMsg::AckNewLeader { server: self.config.id });
                 fx.push(Effect::Send { conn, message });
             }
             QuorumMsg::UpToDate => {
@@ -1411,14 +1154,8 @@ impl ZkServer {
             }
             QuorumMsg::Proposal { entry } => {
                 let zxid = entry.zxid;
-                assert!(
-                    zxid > self.last_logged(),
-                    "proposal {zxid} not after {}",
-                    self.last_logged()
-                );
-                fx.push(Effect::Append {
-                    record: Record::Zk(ZkRecord::Txn(entry.clone())),
-                });
+                assert!(zxid > self.last_logged(), "proposal {zxid} not after {}", self.last_logged());
+                fx.push(Effect::Append { record: Record::Zk(ZkRecord::Txn(entry.clone())) });
                 self.logged.push(entry);
                 let message = Message::Quorum(QuorumMsg::Ack { zxid });
                 fx.push(Effect::Send { conn, message });
@@ -1448,12 +1185,12 @@ impl ZkServer {
     /// Leaving FOLLOWING or LEADING: drop every client (`closeAllConnections`) and look again.
     fn shutdown(&mut self, now: Time, fx: &mut Vec<Effect>) {
         self.serving = false;
+        if self.is_leading() {
+            fx.push(Effect::Unlisten { port: self.config.quorum_port });
+        }
         let conns: Vec<(ConnId, ConnRole)> = self.conns.iter().map(|(c, r)| (*c, *r)).collect();
         for (conn, role) in conns {
-            if matches!(
-                role,
-                ConnRole::Client | ConnRole::ToLeader | ConnRole::FromLearner
-            ) {
+            if matches!(role, ConnRole::Client | ConnRole::ToLeader | ConnRole::FromLearner) {
                 fx.push(Effect::Close { conn });
                 self.conns.remove(&conn);
                 if role == ConnRole::Client {
@@ -1476,16 +1213,8 @@ impl ZkServer {
     // ---------------------------------------------------------------------------------------
     // Applying committed txns.
 
-    fn apply_to_state(
-        &mut self,
-        entry: &TxnEntry,
-    ) -> (Result<OpResult, ZkError>, Vec<(WatchKind, String)>) {
-        assert!(
-            entry.zxid > self.last_processed,
-            "apply {} after {}",
-            entry.zxid,
-            self.last_processed
-        );
+    fn apply_to_state(&mut self, entry: &TxnEntry) -> (Result<OpResult, ZkError>, Vec<(WatchKind, String)>) {
+        assert!(entry.zxid > self.last_processed, "apply {} after {}", entry.zxid, self.last_processed);
         self.last_processed = entry.zxid;
         match &entry.txn {
             Txn::CreateSession { timeout_ms } => {
@@ -1513,9 +1242,7 @@ impl ZkServer {
                 }
             }
             Txn::CloseSession => {
-                let observation = Observation::ZkSessionClosed {
-                    session: entry.session,
-                };
+                let observation = Observation::ZkSessionClosed { session: entry.session };
                 fx.push(Effect::Observe { observation });
                 let owners: Vec<ConnId> = self
                     .clients
@@ -1563,26 +1290,15 @@ impl ZkServer {
             // The write came from another connection of the same session; not ours to answer.
             _ => return,
         }
-        let message = ServerMsg::Reply {
-            xid,
-            zxid: entry.zxid,
-            result,
-        };
-        fx.push(Effect::Send {
-            conn,
-            message: Message::ZkServer(message),
-        });
+        let message = ServerMsg::Reply { xid, zxid: entry.zxid, result };
+        fx.push(Effect::Send { conn, message: Message::ZkServer(message) });
         self.drain_reads(conn, fx);
     }
 
     fn drain_reads(&mut self, conn: ConnId, fx: &mut Vec<Effect>) {
-        while let Some(Pending::Read { .. }) =
-            self.clients.get(&conn).and_then(|c| c.pending.front())
-        {
+        while let Some(Pending::Read { .. }) = self.clients.get(&conn).and_then(|c| c.pending.front()) {
             let client = self.clients.get_mut(&conn).expect("checked");
-            let Some(Pending::Read { xid, op }) = client.pending.pop_front() else {
-                unreachable!()
-            };
+            let Some(Pending::Read { xid, op }) = client.pending.pop_front() else { unreachable!() };
             self.answer_read(conn, xid, &op, fx);
         }
     }
@@ -1592,56 +1308,31 @@ impl ZkServer {
         if result.is_ok() {
             match op {
                 Op::GetData { path, watch: true } => {
-                    self.data_watches
-                        .entry(path.clone())
-                        .or_default()
-                        .insert(conn);
+                    self.data_watches.entry(path.clone()).or_default().insert(conn);
                 }
                 Op::GetChildren { path, watch: true } => {
-                    self.child_watches
-                        .entry(path.clone())
-                        .or_default()
-                        .insert(conn);
+                    self.child_watches.entry(path.clone()).or_default().insert(conn);
                 }
                 _ => {}
             }
         }
-        let message = ServerMsg::Reply {
-            xid,
-            zxid: self.last_processed,
-            result,
-        };
-        fx.push(Effect::Send {
-            conn,
-            message: Message::ZkServer(message),
-        });
+        let message = ServerMsg::Reply { xid, zxid: self.last_processed, result };
+        fx.push(Effect::Send { conn, message: Message::ZkServer(message) });
     }
 
     fn fire_watches(&mut self, kind: WatchKind, path: &str, fx: &mut Vec<Effect>) {
         let mut fired = BTreeSet::new();
-        if matches!(
-            kind,
-            WatchKind::NodeCreated | WatchKind::NodeDeleted | WatchKind::NodeDataChanged
-        ) {
+        if matches!(kind, WatchKind::NodeCreated | WatchKind::NodeDeleted | WatchKind::NodeDataChanged) {
             fired.extend(self.data_watches.remove(path).unwrap_or_default());
         }
-        if matches!(
-            kind,
-            WatchKind::NodeChildrenChanged | WatchKind::NodeDeleted
-        ) {
+        if matches!(kind, WatchKind::NodeChildrenChanged | WatchKind::NodeDeleted) {
             let children = self.child_watches.remove(path).unwrap_or_default();
             // A deleted node's child watchers see NodeDeleted too.
             fired.extend(children);
         }
         for conn in fired {
-            let message = ServerMsg::Watch {
-                kind,
-                path: path.to_string(),
-            };
-            fx.push(Effect::Send {
-                conn,
-                message: Message::ZkServer(message),
-            });
+            let message = ServerMsg::Watch { kind, path: path.to_string() };
+            fx.push(Effect::Send { conn, message: Message::ZkServer(message) });
         }
     }
 
@@ -1650,20 +1341,13 @@ impl ZkServer {
 
     fn on_client(&mut self, now: Time, conn: ConnId, msg: ClientMsg, fx: &mut Vec<Effect>) {
         match msg {
-            ClientMsg::Connect {
-                last_zxid,
-                timeout_ms,
-                session,
-            } => self.on_client_connect(now, conn, last_zxid, timeout_ms, session, fx),
+            ClientMsg::Connect { last_zxid, timeout_ms, session } => {
+                self.on_client_connect(now, conn, last_zxid, timeout_ms, session, fx)
+            }
             ClientMsg::Ping => {
                 self.touch_client(now, conn, fx);
-                let message = ServerMsg::Pong {
-                    zxid: self.last_processed,
-                };
-                fx.push(Effect::Send {
-                    conn,
-                    message: Message::ZkServer(message),
-                });
+                let message = ServerMsg::Pong { zxid: self.last_processed };
+                fx.push(Effect::Send { conn, message: Message::ZkServer(message) });
             }
             ClientMsg::Request { xid, op } => {
                 let Some(session) = self.clients.get(&conn).and_then(|c| c.session) else {
@@ -1715,14 +1399,8 @@ impl ZkServer {
                     self.answer_connect(session, pending, valid, fx);
                 }
                 Role::Following(following) => {
-                    let message = QuorumMsg::Revalidate {
-                        session,
-                        timeout_ms,
-                    };
-                    fx.push(Effect::Send {
-                        conn: following.conn,
-                        message: Message::Quorum(message),
-                    });
+                    let message = QuorumMsg::Revalidate { session, timeout_ms };
+                    fx.push(Effect::Send { conn: following.conn, message: Message::Quorum(message) });
                     self.revalidations.insert(session, pending);
                 }
                 Role::Looking(_) => unreachable!("a looking server does not serve"),
@@ -1744,23 +1422,11 @@ impl ZkServer {
         if valid {
             client.session = Some(session);
             client.timeout_ms = pending.timeout_ms;
-            let message = ServerMsg::ConnectResponse {
-                session,
-                timeout_ms: pending.timeout_ms,
-            };
-            fx.push(Effect::Send {
-                conn,
-                message: Message::ZkServer(message),
-            });
+            let message = ServerMsg::ConnectResponse { session, timeout_ms: pending.timeout_ms };
+            fx.push(Effect::Send { conn, message: Message::ZkServer(message) });
         } else {
-            let message = ServerMsg::ConnectResponse {
-                session,
-                timeout_ms: 0,
-            };
-            fx.push(Effect::Send {
-                conn,
-                message: Message::ZkServer(message),
-            });
+            let message = ServerMsg::ConnectResponse { session, timeout_ms: 0 };
+            fx.push(Effect::Send { conn, message: Message::ZkServer(message) });
             fx.push(Effect::Close { conn });
             self.conns.remove(&conn);
             self.forget_client(conn);
@@ -1790,22 +1456,12 @@ impl ZkServer {
     }
 
     /// A write from a client of this server: prepped here if leading, else forwarded.
-    fn submit(
-        &mut self,
-        now: Time,
-        session: SessionId,
-        xid: Option<u64>,
-        op: Op,
-        fx: &mut Vec<Effect>,
-    ) {
+    fn submit(&mut self, now: Time, session: SessionId, xid: Option<u64>, op: Op, fx: &mut Vec<Effect>) {
         match &self.role {
             Role::Leading(_) => self.leader_submit(now, session, xid, op, fx),
             Role::Following(following) => {
                 let message = QuorumMsg::Request { session, xid, op };
-                fx.push(Effect::Send {
-                    conn: following.conn,
-                    message: Message::Quorum(message),
-                });
+                fx.push(Effect::Send { conn: following.conn, message: Message::Quorum(message) });
             }
             Role::Looking(_) => unreachable!("a looking server does not serve"),
         }
@@ -1822,10 +1478,7 @@ impl ZkServer {
                 };
                 looking.poll_interval_ms = (looking.poll_interval_ms * 2).min(max);
                 let at = now.add_ms(looking.poll_interval_ms);
-                fx.push(Effect::SetTimer {
-                    timer: timer(ZkTimer::ElectionPoll),
-                    at,
-                });
+                fx.push(Effect::SetTimer { timer: timer(ZkTimer::ElectionPoll), at });
                 self.broadcast(now, fx);
             }
             ZkTimer::Finalize => {
@@ -1833,10 +1486,7 @@ impl ZkServer {
                     return;
                 };
                 if looking.finalizing {
-                    let cast = CastVote {
-                        vote: looking.proposal,
-                        election_epoch: self.logical_clock,
-                    };
+                    let cast = CastVote { vote: looking.proposal, election_epoch: self.logical_clock };
                     self.decide(now, cast, fx);
                 }
             }
@@ -1870,37 +1520,24 @@ impl ZkServer {
             Role::Following(_) => ZkRole::Following,
             Role::Leading(_) => ZkRole::Leading,
         };
-        let observation = Observation::ZkRole {
-            role,
-            epoch: self.current_epoch,
-            serving: self.serving,
-        };
+        let observation = Observation::ZkRole { role, epoch: self.current_epoch, serving: self.serving };
         fx.push(Effect::Observe { observation });
     }
 
     pub fn invariants(&self) {
         assert!(self.current_epoch <= self.accepted_epoch || self.accepted_epoch == 0);
         if self.serving {
-            assert!(
-                !matches!(self.role, Role::Looking(_)),
-                "a looking server serves"
-            );
+            assert!(!matches!(self.role, Role::Looking(_)), "a looking server serves");
         }
         if let Some(first) = self.logged.first() {
-            assert!(
-                first.zxid > self.last_processed,
-                "logged entry already applied"
-            );
+            assert!(first.zxid > self.last_processed, "logged entry already applied");
         }
         for window in self.logged.windows(2) {
             assert!(window[0].zxid < window[1].zxid, "log out of order");
         }
         if let Role::Leading(leading) = &self.role {
             for session in &leading.closing {
-                assert!(
-                    !leading.expiry_of.contains_key(session),
-                    "closing session still tracked"
-                );
+                assert!(!leading.expiry_of.contains_key(session), "closing session still tracked");
             }
         }
     }

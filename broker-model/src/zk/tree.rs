@@ -28,11 +28,7 @@ pub struct Znode {
 
 impl Znode {
     pub fn stat(&self) -> Stat {
-        Stat {
-            version: self.version,
-            mzxid: self.mzxid,
-            ephemeral_owner: self.ephemeral_owner,
-        }
+        Stat { version: self.version, mzxid: self.mzxid, ephemeral_owner: self.ephemeral_owner }
     }
 }
 
@@ -71,10 +67,7 @@ impl DataTree {
     pub fn new() -> DataTree {
         let mut nodes = BTreeMap::new();
         nodes.insert("/".to_string(), Znode::default());
-        DataTree {
-            nodes,
-            ephemerals: BTreeMap::new(),
-        }
+        DataTree { nodes, ephemerals: BTreeMap::new() }
     }
 
     pub fn get(&self, path: &str) -> Option<&Znode> {
@@ -86,54 +79,34 @@ impl DataTree {
     }
 
     pub fn ephemerals_of(&self, session: SessionId) -> Vec<String> {
-        self.ephemerals
-            .get(&session)
-            .map(|set| set.iter().cloned().collect())
-            .unwrap_or_default()
+        self.ephemerals.get(&session).map(|set| set.iter().cloned().collect()).unwrap_or_default()
     }
 
     /// The leader's validation of a write against the tree including all outstanding changes.
     /// `session_live` is false when the session is unknown or closing.
     pub fn prep(&self, op: &Op, session_live: bool) -> Txn {
         if !session_live && !matches!(op, Op::CreateSession { .. }) {
-            return Txn::Error {
-                error: ZkError::SessionExpired,
-            };
+            return Txn::Error { error: ZkError::SessionExpired };
         }
         match op {
             Op::Create { path, data, mode } => self.prep_create(path, data, *mode),
             Op::Delete { path, version } => match self.nodes.get(path) {
-                None => Txn::Error {
-                    error: ZkError::NoNode,
-                },
-                Some(node) if version.is_some_and(|v| v != node.version) => Txn::Error {
-                    error: ZkError::BadVersion,
-                },
-                Some(node) if !node.children.is_empty() => Txn::Error {
-                    error: ZkError::NotEmpty,
-                },
+                None => Txn::Error { error: ZkError::NoNode },
+                Some(node) if version.is_some_and(|v| v != node.version) => {
+                    Txn::Error { error: ZkError::BadVersion }
+                }
+                Some(node) if !node.children.is_empty() => Txn::Error { error: ZkError::NotEmpty },
                 Some(_) => Txn::Delete { path: path.clone() },
             },
-            Op::SetData {
-                path,
-                data,
-                version,
-            } => match self.nodes.get(path) {
-                None => Txn::Error {
-                    error: ZkError::NoNode,
-                },
-                Some(node) if version.is_some_and(|v| v != node.version) => Txn::Error {
-                    error: ZkError::BadVersion,
-                },
-                Some(_) => Txn::SetData {
-                    path: path.clone(),
-                    data: data.clone(),
-                },
+            Op::SetData { path, data, version } => match self.nodes.get(path) {
+                None => Txn::Error { error: ZkError::NoNode },
+                Some(node) if version.is_some_and(|v| v != node.version) => {
+                    Txn::Error { error: ZkError::BadVersion }
+                }
+                Some(_) => Txn::SetData { path: path.clone(), data: data.clone() },
             },
             Op::CloseSession => Txn::CloseSession,
-            Op::CreateSession { timeout_ms } => Txn::CreateSession {
-                timeout_ms: *timeout_ms,
-            },
+            Op::CreateSession { timeout_ms } => Txn::CreateSession { timeout_ms: *timeout_ms },
             Op::GetData { .. } | Op::GetChildren { .. } => {
                 unreachable!("reads are not prepped: {op:?}")
             }
@@ -142,32 +115,20 @@ impl DataTree {
 
     fn prep_create(&self, path: &str, data: &str, mode: CreateMode) -> Txn {
         let Some(parent) = self.nodes.get(parent_of(path)) else {
-            return Txn::Error {
-                error: ZkError::NoNode,
-            };
+            return Txn::Error { error: ZkError::NoNode };
         };
         if parent.ephemeral_owner != 0 {
-            return Txn::Error {
-                error: ZkError::NoChildrenForEphemerals,
-            };
+            return Txn::Error { error: ZkError::NoChildrenForEphemerals };
         }
         let (path, ephemeral) = match mode {
             CreateMode::Persistent => (path.to_string(), false),
             // `path + String.format("%010d", parent.cversion)`.
-            CreateMode::EphemeralSequential => {
-                (format!("{path}{:010}", parent.cversion_creates), true)
-            }
+            CreateMode::EphemeralSequential => (format!("{path}{:010}", parent.cversion_creates), true),
         };
         if self.nodes.contains_key(&path) {
-            return Txn::Error {
-                error: ZkError::NodeExists,
-            };
+            return Txn::Error { error: ZkError::NodeExists };
         }
-        Txn::Create {
-            path,
-            data: data.to_string(),
-            ephemeral,
-        }
+        Txn::Create { path, data: data.to_string(), ephemeral }
     }
 
     /// Applies a committed txn; returns the client's result and the watches to fire.
@@ -182,11 +143,7 @@ impl DataTree {
                 self.ephemerals.remove(&entry.session);
                 Ok(OpResult::Closed)
             }
-            Txn::Create {
-                path,
-                data,
-                ephemeral,
-            } => {
+            Txn::Create { path, data, ephemeral } => {
                 let owner = if *ephemeral { entry.session.0 } else { 0 };
                 self.create(path, data, owner, entry.zxid, &mut triggers);
                 Ok(OpResult::Created { path: path.clone() })
@@ -210,10 +167,7 @@ impl DataTree {
 
     fn create(&mut self, path: &str, data: &str, owner: u64, zxid: Zxid, out: &mut Vec<Trigger>) {
         let parent_path = parent_of(path).to_string();
-        let parent = self
-            .nodes
-            .get_mut(&parent_path)
-            .expect("prep checked the parent");
+        let parent = self.nodes.get_mut(&parent_path).expect("prep checked the parent");
         parent.cversion_creates += 1;
         parent.pzxid = zxid;
         let inserted = parent.children.insert(name_of(path).to_string());
@@ -227,10 +181,7 @@ impl DataTree {
         };
         self.nodes.insert(path.to_string(), node);
         if owner != 0 {
-            self.ephemerals
-                .entry(SessionId(owner))
-                .or_default()
-                .insert(path.to_string());
+            self.ephemerals.entry(SessionId(owner)).or_default().insert(path.to_string());
         }
         out.push((WatchKind::NodeCreated, path.to_string()));
         out.push((WatchKind::NodeChildrenChanged, parent_path));
@@ -246,10 +197,7 @@ impl DataTree {
             }
         }
         let parent_path = parent_of(path).to_string();
-        let parent = self
-            .nodes
-            .get_mut(&parent_path)
-            .expect("parent of a live node");
+        let parent = self.nodes.get_mut(&parent_path).expect("parent of a live node");
         parent.children.remove(name_of(path));
         parent.pzxid = zxid;
         out.push((WatchKind::NodeDeleted, path.to_string()));
@@ -260,16 +208,11 @@ impl DataTree {
     pub fn read(&self, op: &Op) -> Result<OpResult, ZkError> {
         match op {
             Op::GetData { path, .. } => match self.nodes.get(path) {
-                Some(node) => Ok(OpResult::Data {
-                    data: node.data.clone(),
-                    stat: node.stat(),
-                }),
+                Some(node) => Ok(OpResult::Data { data: node.data.clone(), stat: node.stat() }),
                 None => Err(ZkError::NoNode),
             },
             Op::GetChildren { path, .. } => match self.nodes.get(path) {
-                Some(node) => Ok(OpResult::Children {
-                    names: node.children.iter().cloned().collect(),
-                }),
+                Some(node) => Ok(OpResult::Children { names: node.children.iter().cloned().collect() }),
                 None => Err(ZkError::NoNode),
             },
             _ => unreachable!("not a read: {op:?}"),
@@ -280,22 +223,12 @@ impl DataTree {
     pub fn invariants(&self) {
         for (path, node) in &self.nodes {
             for child in &node.children {
-                let child_path = if path == "/" {
-                    format!("/{child}")
-                } else {
-                    format!("{path}/{child}")
-                };
-                assert!(
-                    self.nodes.contains_key(&child_path),
-                    "dangling child {child_path}"
-                );
+                let child_path = if path == "/" { format!("/{child}") } else { format!("{path}/{child}") };
+                assert!(self.nodes.contains_key(&child_path), "dangling child {child_path}");
             }
             if node.ephemeral_owner != 0 {
                 let owner = SessionId(node.ephemeral_owner);
-                assert!(self
-                    .ephemerals
-                    .get(&owner)
-                    .is_some_and(|s| s.contains(path)));
+                assert!(self.ephemerals.get(&owner).is_some_and(|s| s.contains(path)));
             }
         }
     }
@@ -306,26 +239,11 @@ mod tests {
     use super::*;
 
     fn entry(counter: u32, session: u64, txn: Txn) -> TxnEntry {
-        TxnEntry {
-            zxid: Zxid::new(1, counter),
-            session: SessionId(session),
-            xid: None,
-            txn,
-        }
+        TxnEntry { zxid: Zxid::new(1, counter), session: SessionId(session), xid: None, txn }
     }
 
-    fn create(
-        tree: &mut DataTree,
-        counter: u32,
-        session: u64,
-        path: &str,
-        mode: CreateMode,
-    ) -> String {
-        let op = Op::Create {
-            path: path.into(),
-            data: "{}".into(),
-            mode,
-        };
+    fn create(tree: &mut DataTree, counter: u32, session: u64, path: &str, mode: CreateMode) -> String {
+        let op = Op::Create { path: path.into(), data: "{}".into(), mode };
         let txn = tree.prep(&op, true);
         let (result, _) = tree.apply(&entry(counter, session, txn));
         match result {
@@ -361,10 +279,7 @@ mod tests {
         assert!(tree.get(&other).is_some());
         assert_eq!(
             triggers,
-            vec![
-                (WatchKind::NodeDeleted, mine),
-                (WatchKind::NodeChildrenChanged, "/g".into())
-            ]
+            vec![(WatchKind::NodeDeleted, mine), (WatchKind::NodeChildrenChanged, "/g".into())]
         );
         tree.invariants();
     }
@@ -372,45 +287,13 @@ mod tests {
     #[test]
     fn prep_rejects_what_zookeeper_rejects() {
         let mut tree = DataTree::new();
-        let op = Op::Create {
-            path: "/a/b".into(),
-            data: String::new(),
-            mode: CreateMode::Persistent,
-        };
-        assert_eq!(
-            tree.prep(&op, true),
-            Txn::Error {
-                error: ZkError::NoNode
-            }
-        );
-        assert_eq!(
-            tree.prep(&op, false),
-            Txn::Error {
-                error: ZkError::SessionExpired
-            }
-        );
+        let op = Op::Create { path: "/a/b".into(), data: String::new(), mode: CreateMode::Persistent };
+        assert_eq!(tree.prep(&op, true), Txn::Error { error: ZkError::NoNode });
+        assert_eq!(tree.prep(&op, false), Txn::Error { error: ZkError::SessionExpired });
         create(&mut tree, 1, 1, "/a", CreateMode::Persistent);
-        let set = Op::SetData {
-            path: "/a".into(),
-            data: "x".into(),
-            version: Some(3),
-        };
-        assert_eq!(
-            tree.prep(&set, true),
-            Txn::Error {
-                error: ZkError::BadVersion
-            }
-        );
-        let again = Op::Create {
-            path: "/a".into(),
-            data: String::new(),
-            mode: CreateMode::Persistent,
-        };
-        assert_eq!(
-            tree.prep(&again, true),
-            Txn::Error {
-                error: ZkError::NodeExists
-            }
-        );
+        let set = Op::SetData { path: "/a".into(), data: "x".into(), version: Some(3) };
+        assert_eq!(tree.prep(&set, true), Txn::Error { error: ZkError::BadVersion });
+        let again = Op::Create { path: "/a".into(), data: String::new(), mode: CreateMode::Persistent };
+        assert_eq!(tree.prep(&again, true), Txn::Error { error: ZkError::NodeExists });
     }
 }

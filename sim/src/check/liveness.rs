@@ -7,10 +7,7 @@ use crate::outcome::Violation;
 use broker_model::Time;
 
 pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) {
-    let deadline = context
-        .last_step_at
-        .add_ms(context.spec.liveness_deadline_ms)
-        .min(context.end);
+    let deadline = context.last_step_at.add_ms(context.spec.liveness_deadline_ms).min(context.end);
     for group in 1..=context.spec.topology.groups {
         let timeline = serving_timeline(context, group);
         for at in [deadline, context.end] {
@@ -24,10 +21,5 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) {
 }
 
 fn serving_at(timeline: &[(Time, std::collections::BTreeSet<usize>)], at: Time) -> usize {
-    timeline
-        .iter()
-        .take_while(|(t, _)| *t <= at)
-        .last()
-        .map(|(_, s)| s.len())
-        .unwrap_or(0)
+    timeline.iter().take_while(|(t, _)| *t <= at).last().map(|(_, s)| s.len()).unwrap_or(0)
 }

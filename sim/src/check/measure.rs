@@ -27,9 +27,7 @@ pub fn measure(context: &Context<'_>) -> BTreeMap<String, f64> {
         .collect();
     let after = context.history.events.iter().filter(|e| e.at >= fault_at);
     let mut first = |name: &str, at: broker_model::Time| {
-        timings
-            .entry(name.to_string())
-            .or_insert(at.ms_since(fault_at));
+        timings.entry(name.to_string()).or_insert(at.ms_since(fault_at));
     };
     for event in after {
         match &event.kind {
@@ -39,14 +37,10 @@ pub fn measure(context: &Context<'_>) -> BTreeMap<String, f64> {
                 first("fault_to_expired_ms", event.at)
             }
             Kind::Observed(Observation::Elected { .. }) => first("fault_to_elected_ms", event.at),
-            Kind::Observed(Observation::Serving { on: true }) => {
-                first("fault_to_serving_ms", event.at)
+            Kind::Observed(Observation::Serving { on: true }) => first("fault_to_serving_ms", event.at),
+            Kind::Observed(Observation::ZkRole { role: ZkRole::Leading, serving: true, .. }) => {
+                first("fault_to_zk_leader_ms", event.at)
             }
-            Kind::Observed(Observation::ZkRole {
-                role: ZkRole::Leading,
-                serving: true,
-                ..
-            }) => first("fault_to_zk_leader_ms", event.at),
             _ => {}
         }
     }

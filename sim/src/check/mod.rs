@@ -50,9 +50,7 @@ pub fn serving_timeline(context: &Context<'_>, group: u32) -> Vec<(Time, BTreeSe
         }
         let changed = match &event.kind {
             Kind::Observed(Observation::Serving { on: true }) => serving.insert(process),
-            Kind::Observed(Observation::Serving { on: false }) | Kind::Crashed => {
-                serving.remove(&process)
-            }
+            Kind::Observed(Observation::Serving { on: false }) | Kind::Crashed => serving.remove(&process),
             _ => false,
         };
         if changed {

@@ -11,17 +11,12 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) {
         let timeline = serving_timeline(context, group);
         let mut overlap_start = None;
         let mut overlap_brokers = Vec::new();
-        for (at, serving) in timeline
-            .iter()
-            .chain(std::iter::once(&(context.end, Default::default())))
-        {
+        for (at, serving) in timeline.iter().chain(std::iter::once(&(context.end, Default::default()))) {
             match (overlap_start, serving.len() > 1) {
                 (None, true) => {
                     overlap_start = Some(*at);
-                    overlap_brokers = serving
-                        .iter()
-                        .map(|p| context.layout.processes[*p].name.clone())
-                        .collect();
+                    overlap_brokers =
+                        serving.iter().map(|p| context.layout.processes[*p].name.clone()).collect();
                 }
                 (Some(start), false) => {
                     violations.push(Violation::SplitBrain {

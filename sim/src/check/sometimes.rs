@@ -19,33 +19,18 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) {
         return;
     };
     for what in &context.spec.sometimes {
-        let happened = context
-            .history
-            .events
-            .iter()
-            .filter(|e| e.at >= fault_at)
-            .any(|e| {
-                matches!(
-                    (what, &e.kind),
-                    (
-                        Sometimes::MasterElected,
-                        Kind::Observed(Observation::Elected { .. })
-                    ) | (
-                        Sometimes::SessionExpired,
-                        Kind::Observed(Observation::ZkSessionExpired { .. })
-                    ) | (
-                        Sometimes::MasterDemoted,
-                        Kind::Observed(Observation::Demoted { .. })
-                    ) | (
+        let happened = context.history.events.iter().filter(|e| e.at >= fault_at).any(|e| {
+            matches!(
+                (what, &e.kind),
+                (Sometimes::MasterElected, Kind::Observed(Observation::Elected { .. }))
+                    | (Sometimes::SessionExpired, Kind::Observed(Observation::ZkSessionExpired { .. }))
+                    | (Sometimes::MasterDemoted, Kind::Observed(Observation::Demoted { .. }))
+                    | (
                         Sometimes::ZkLeaderElected,
-                        Kind::Observed(Observation::ZkRole {
-                            role: ZkRole::Leading,
-                            serving: true,
-                            ..
-                        })
+                        Kind::Observed(Observation::ZkRole { role: ZkRole::Leading, serving: true, .. })
                     )
-                )
-            });
+            )
+        });
         if !happened {
             violations.push(Violation::NotExercised { what: what.name() });
         }
