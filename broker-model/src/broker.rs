@@ -64,6 +64,15 @@ impl fmt::Display for SyncMode {
     }
 }
 
+/// A deliberate bug, planted only by tests to show that the checkers catch what they exist for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PlantedBug {
+    /// A master ignores losing ZooKeeper (`Disconnected`) and keeps serving: split brain.
+    MasterIgnoresDisconnect,
+    /// The head never elects anyone: no master, a liveness failure.
+    HeadNeverElects,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerConfig {
     /// The process name in the topology (`mq1`).
@@ -93,6 +102,8 @@ pub struct BrokerConfig {
     pub recovery_ms: u64,
     /// A slave retries its replication session after this long (`restart_slave_connections`).
     pub slave_retry_ms: u64,
+    /// `None` in every real run.
+    pub planted_bug: Option<PlantedBug>,
 }
 
 /// Timers of a broker process.
@@ -575,7 +586,7 @@ impl Broker {
         let my_eid = inst.my_name.as_deref().and_then(eid_of_node_name);
         let is_head = my_eid.is_some() && members.first().map(|m| &m.eid) == my_eid.as_ref();
         let previous = inst.elected.clone();
-        let elected = if is_head {
+        let elected = if is_head && self.config.planted_bug != Some(PlantedBug::HeadNeverElects) {
             elector::elect(&members, self.config.replicas, previous.as_deref()).ok()
         } else {
             None
@@ -599,7 +610,9 @@ impl Broker {
         }
         let is_master = matches!(inst.store, Store::Master(_));
         let me = my_eid.is_some() && master_elected == my_eid;
-        if !me && is_master && !inst.updating_store {
+        let ignore_loss =
+            self.config.planted_bug == Some(PlantedBug::MasterIgnoresDisconnect) && !inst.zk.is_connected();
+        if !me && is_master && !inst.updating_store && !ignore_loss {
             self.demote(now, DemoteReason::NotElected, fx);
             return false;
         }

@@ -1,7 +1,7 @@
 //! The scenario file format (TOML, documented in docs/scenarios.md) and its translation into a
 //! `sim::Spec`. Every error is one line naming the file, the field and the expected form.
 
-use broker_model::broker::SyncMode;
+use broker_model::broker::{PlantedBug, SyncMode};
 use serde::Deserialize;
 use sim::spec::{Action, At, Hosts, Settings, Sometimes, Spec, Step, Target, TopologySpec};
 use std::fmt;
@@ -45,6 +45,8 @@ struct FileScenario {
 #[serde(deny_unknown_fields)]
 struct FileTopology {
     groups: Option<u32>,
+    #[serde(default)]
+    host_per_broker: bool,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -61,6 +63,8 @@ struct FileSettings {
     master_recovery_ms: Option<u64>,
     lan_latency_us: Option<[u64; 2]>,
     loopback_latency_us: Option<[u64; 2]>,
+    /// A canary: plant a known bug to see a checker catch it.
+    planted_bug: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -124,7 +128,7 @@ pub fn parse(file: &str, text: &str) -> Result<Spec, FormatError> {
     Ok(Spec {
         name: raw.name,
         description: raw.description,
-        topology: TopologySpec { groups },
+        topology: TopologySpec { groups, host_per_broker: raw.topology.host_per_broker },
         settings,
         duration_ms: raw.duration_s * 1000,
         liveness_deadline_ms: raw.liveness_deadline_s * 1000,
@@ -191,6 +195,18 @@ fn apply_settings(settings: &mut Settings, raw: &FileSettings) -> Result<(), (St
             let names: Vec<&str> = SyncMode::ALL.iter().map(|m| m.name()).collect();
             ("settings.sync".to_string(), format!("expected one of {}, got `{sync}`", names.join(", ")))
         })?;
+    }
+    if let Some(bug) = &raw.planted_bug {
+        settings.planted_bug = Some(match bug.as_str() {
+            "master_ignores_disconnect" => PlantedBug::MasterIgnoresDisconnect,
+            "head_never_elects" => PlantedBug::HeadNeverElects,
+            other => {
+                return Err((
+                    "settings.planted_bug".into(),
+                    format!("expected master_ignores_disconnect or head_never_elects, got `{other}`"),
+                ))
+            }
+        });
     }
     for (name, value, into) in [
         ("lan_latency_us", raw.lan_latency_us, &mut settings.lan_latency_us),
@@ -337,11 +353,15 @@ fn parse_hosts(text: &str, earlier: &[Step], groups: u32) -> Result<Hosts, Strin
     if let Some(target) = text.strip_prefix("host-of:") {
         return parse_target(target, earlier, groups).map(Hosts::HostOf);
     }
-    if parse_index(text, "zkhost", 3).is_some() || parse_index(text, "mqhost", groups).is_some() {
+    let per_broker = text.strip_suffix("-host").and_then(|t| parse_index(t, "mq", 3 * groups));
+    if parse_index(text, "zkhost", 3).is_some()
+        || parse_index(text, "mqhost", groups).is_some()
+        || per_broker.is_some()
+    {
         return Ok(Hosts::Named(text.to_string()));
     }
     Err(format!(
-        "expected zk-hosts, broker-hosts, a host (zkhost1..3, mqhost1..{groups}) or host-of:<target>, got `{text}`"
+        "expected zk-hosts, broker-hosts, a host (zkhost1..3, mqhost1..{groups}, mq1-host..) or host-of:<target>, got `{text}`"
     ))
 }
 

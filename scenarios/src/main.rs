@@ -55,7 +55,21 @@ fn default_jobs() -> usize {
 struct Usage(String);
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) if !error.use_stderr() => {
+            // --help and --version.
+            print!("{error}");
+            return ExitCode::SUCCESS;
+        }
+        Err(error) => {
+            // clap explains over several lines; keep the first, which names the argument.
+            let text = error.render().to_string();
+            let first = text.lines().next().unwrap_or("bad arguments").trim_start_matches("error: ");
+            eprintln!("error: {first} (see amqsim --help)");
+            return ExitCode::from(2);
+        }
+    };
     match execute(cli.command) {
         Ok(code) => code,
         Err(Usage(message)) => {

@@ -1,7 +1,7 @@
 //! A scenario as typed data: topology, settings, the fault schedule, what must sometimes happen
 //! and how long the system has to recover. The `scenarios` crate parses files into this.
 
-use broker_model::broker::SyncMode;
+use broker_model::broker::{PlantedBug, SyncMode};
 
 /// Everything a run needs besides its seed.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +25,9 @@ pub struct Spec {
 pub struct TopologySpec {
     /// Broker groups (each with its own ZooKeeper ensemble, as in the seed): 1 or 2.
     pub groups: u32,
+    /// False (the seed): a group's three brokers share one host and its ports. True: one host
+    /// per broker (`mq1-host`, ...), as the seed's closing advice recommends.
+    pub host_per_broker: bool,
 }
 
 /// The settings an operator tunes; defaults are the seed deployment's.
@@ -43,6 +46,8 @@ pub struct Settings {
     pub lan_latency_us: (u64, u64),
     /// One-way latency within a host.
     pub loopback_latency_us: (u64, u64),
+    /// Set only by tests that show a checker catches a bug.
+    pub planted_bug: Option<PlantedBug>,
 }
 
 impl Settings {
@@ -61,6 +66,7 @@ impl Settings {
             master_recovery_ms: 100,
             lan_latency_us: (100, 400),
             loopback_latency_us: (10, 30),
+            planted_bug: None,
         }
     }
 }

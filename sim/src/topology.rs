@@ -68,8 +68,18 @@ impl Layout {
         for (i, ip) in ZK_IPS.iter().enumerate() {
             hosts.push(Host { name: format!("zkhost{}", i + 1), ip: ip.to_string() });
         }
+        let per_broker = spec.topology.host_per_broker;
         for (g, ip) in MQ_IPS.iter().enumerate().take(groups as usize) {
-            hosts.push(Host { name: format!("mqhost{}", g + 1), ip: ip.to_string() });
+            if per_broker {
+                for b in 0..3 {
+                    let (prefix, last) = ip.rsplit_once('.').expect("an IPv4 address");
+                    let last: u32 = last.parse().expect("a number");
+                    let name = format!("mq{}-host", g * 3 + b + 1);
+                    hosts.push(Host { name, ip: format!("{prefix}.{}", last + b as u32) });
+                }
+            } else {
+                hosts.push(Host { name: format!("mqhost{}", g + 1), ip: ip.to_string() });
+            }
         }
         let resolver: BTreeMap<String, HostId> =
             hosts.iter().enumerate().map(|(i, h)| (h.ip.clone(), HostId(i as u16))).collect();
@@ -113,15 +123,19 @@ impl Layout {
             }
         }
         for g in 1..=groups {
-            let host = HostId(3 + (g - 1) as u16);
             let client_port = 2181 + (g - 1) as u16;
             let zk_hosts: Vec<Addr> = (0..3).map(|i| Addr { host: HostId(i), port: client_port }).collect();
             for b in 0..3usize {
                 let name = format!("mq{}", (g - 1) * 3 + b as u32 + 1);
+                let host = if per_broker {
+                    HostId(3 + ((g - 1) * 3) as u16 + b as u16)
+                } else {
+                    HostId(3 + (g - 1) as u16)
+                };
                 let config = BrokerConfig {
                     name: name.clone(),
                     broker_name: "activemq-cluster".into(),
-                    hostname: MQ_IPS[(g - 1) as usize].into(),
+                    hostname: hosts[host.0 as usize].ip.clone(),
                     zk_hosts: zk_hosts.clone(),
                     zk_path: format!("/activemq-cluster/leveldb-stores/group{g}"),
                     zk_session_timeout_ms: settings.zk_session_timeout_ms,
@@ -136,6 +150,7 @@ impl Layout {
                     restart_delay_ms: settings.broker_restart_delay_ms,
                     recovery_ms: settings.master_recovery_ms,
                     slave_retry_ms: 1000,
+                    planted_bug: settings.planted_bug,
                 };
                 processes.push(Process { name, host, kind: ProcessKind::Broker { group: g, config } });
             }

@@ -804,7 +804,7 @@ impl World {
                 Ok((vec![self.procs[process].host], Some(process)))
             }
             Hosts::ZkHosts => Ok((self.host_ids(|n| n.starts_with("zkhost")), None)),
-            Hosts::BrokerHosts => Ok((self.host_ids(|n| n.starts_with("mqhost")), None)),
+            Hosts::BrokerHosts => Ok((self.host_ids(|n| n.starts_with("mq")), None)),
         }
     }
 

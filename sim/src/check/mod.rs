@@ -37,20 +37,31 @@ pub fn check_all(context: &Context<'_>) -> Vec<Violation> {
     violations
 }
 
-/// The serving brokers of `group` after every history event, as `(time, set)` transitions.
+/// The serving brokers of `group` after every history event, as `(time, set)` transitions. A
+/// paused broker serves nothing while paused (its ports accept, but nothing answers).
 pub fn serving_timeline(context: &Context<'_>, group: u32) -> Vec<(Time, BTreeSet<usize>)> {
     let mut serving = BTreeSet::new();
+    let mut paused_serving = BTreeSet::new();
     let mut timeline = vec![(Time::ZERO, serving.clone())];
     for event in &context.history.events {
-        let Some(process) = event.process else {
-            continue;
-        };
+        let Some(process) = event.process else { continue };
         if context.layout.processes[process].group() != Some(group) {
             continue;
         }
         let changed = match &event.kind {
             Kind::Observed(Observation::Serving { on: true }) => serving.insert(process),
-            Kind::Observed(Observation::Serving { on: false }) | Kind::Crashed => serving.remove(&process),
+            Kind::Observed(Observation::Serving { on: false }) | Kind::Crashed => {
+                paused_serving.remove(&process);
+                serving.remove(&process)
+            }
+            Kind::Paused => {
+                let was = serving.remove(&process);
+                if was {
+                    paused_serving.insert(process);
+                }
+                was
+            }
+            Kind::Resumed => paused_serving.remove(&process) && serving.insert(process),
             _ => false,
         };
         if changed {
