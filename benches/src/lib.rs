@@ -1,1 +1,1 @@
-//! placeholder
+//! Criterion benchmarks live in `benches/benches/`; this crate has no library code.

@@ -46,6 +46,7 @@ pub fn run(spec: &Spec, seed: u64, options: RunOptions) -> Outcome {
     }
 }
 
+#[allow(clippy::disallowed_methods)] // madsim's simulated clock, not the wall clock.
 async fn simulate(spec: Spec, seed: u64, options: RunOptions) -> Outcome {
     let origin = madsim::time::Instant::now();
     let mut world = World::new(&spec, seed, options.keep_trace);

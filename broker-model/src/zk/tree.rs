@@ -262,7 +262,7 @@ mod tests {
         assert_eq!(b, "/g/00000000001");
         // The member name is 11 characters: "0" + 10 digits.
         assert_eq!(name_of(&b).len(), 11);
-        tree.apply(&entry(4, 9, Txn::Delete { path: a }));
+        let _ = tree.apply(&entry(4, 9, Txn::Delete { path: a }));
         let c = create(&mut tree, 5, 9, "/g/0", CreateMode::EphemeralSequential);
         assert_eq!(c, "/g/00000000002");
         tree.invariants();
