@@ -2,6 +2,8 @@
 //! asks for ([`Effect`]). Connections, timers and disk are the driver's; a process only names them.
 
 use crate::broker::{BrokerRecord, BrokerTimer, ReplMsg};
+use crate::client::AppTimer;
+use crate::messaging::{Dest, FromBroker, MsgId, ToBroker, WIRE_OVERHEAD};
 use crate::time::Time;
 use crate::zk::proto::{ClientMsg, Notification, QuorumMsg, ServerMsg, ZkRecord};
 use crate::zk::server::ZkTimer;
@@ -46,6 +48,22 @@ pub enum Message {
     Election(Notification),
     /// Replicated LevelDB master ↔ slave (the `bind` port).
     Repl(ReplMsg),
+    /// Client → broker (OpenWire or STOMP port).
+    ToBroker(ToBroker),
+    /// Broker → client.
+    FromBroker(FromBroker),
+}
+
+impl Message {
+    /// Bytes on the wire, for the network's bandwidth.
+    pub fn wire_size(&self) -> u64 {
+        match self {
+            Message::Repl(repl) => repl.wire_size(),
+            Message::ToBroker(ToBroker::Send { msg, .. })
+            | Message::FromBroker(FromBroker::Deliver { msg, .. }) => WIRE_OVERHEAD + msg.size as u64,
+            _ => WIRE_OVERHEAD,
+        }
+    }
 }
 
 /// Why a connection ended, as the surviving side sees it.
@@ -106,6 +124,7 @@ pub enum Input {
 pub enum TimerId {
     Zk(ZkTimer),
     Broker(BrokerTimer),
+    App(AppTimer),
 }
 
 /// A durable record on a process's disk. Records are appended; a crash loses unsynced ones.
@@ -224,9 +243,51 @@ pub enum Observation {
     Serving {
         on: bool,
     },
-    /// A slave finished attaching to its master (caught up).
+    /// A slave finished attaching to its master (caught up) after downloading `transferred` bytes.
     SlaveCaughtUp {
         master: Addr,
+        transferred: u64,
+    },
+    /// A failover resend the store already had was answered and dropped (producer audit).
+    ResendSuppressed {
+        key: MsgId,
+    },
+    /// The cursor audit found a send it had already queued: a duplicate reached the store.
+    DuplicateSend {
+        key: MsgId,
+    },
+    /// A message moved to the DLQ (`poison`: the client's audit rejected a delivery).
+    DeadLettered {
+        key: MsgId,
+        poison: bool,
+    },
+    /// A client connected (or reconnected) to a broker.
+    ClientConnected {
+        broker: Addr,
+    },
+    ClientDisconnected,
+    /// The application sent a message.
+    Sent {
+        key: MsgId,
+        dest: Dest,
+        persistent: bool,
+        sync: bool,
+    },
+    /// A sync send's response (or receipt) arrived: the message is acknowledged.
+    SendAcked {
+        key: MsgId,
+    },
+    /// The application received a message.
+    Delivered {
+        key: MsgId,
+        dest: Dest,
+        consumer: u32,
+        redelivered: u32,
+        latency_us: u64,
+    },
+    /// The client's audit rejected a duplicate delivery (poison ack).
+    DuplicateRejected {
+        key: MsgId,
     },
     /// A broker instance (BrokerService) starts; `instance` counts in-process restarts.
     BrokerStarted {

@@ -10,10 +10,14 @@
 //! runtime. Collections that affect behaviour are `BTreeMap`/`BTreeSet`.
 
 pub mod broker;
+pub mod client;
+pub mod destination;
 pub mod elector;
 pub mod io;
 pub mod json;
+pub mod messaging;
 pub mod rng;
+pub mod store;
 pub mod time;
 pub mod zk;
 

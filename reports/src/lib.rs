@@ -68,6 +68,13 @@ pub fn summary_json(scenario: &str, outcomes: &[Outcome], wall_s: f64) -> Value 
     }
     let simulated_s: f64 = outcomes.iter().map(|o| o.simulated_ms as f64 / 1000.0).sum();
     let events: u64 = outcomes.iter().map(|o| o.events).sum();
+    let counts = count_totals(outcomes);
+    let seeds_with_loss = outcomes.iter().filter(|o| o.counts.get("lost").copied().unwrap_or(0) > 0).count();
+    let mut measures = Map::new();
+    for (name, s) in measure_stats(outcomes) {
+        measures.insert(name, json!({"count": s.count, "min": round(s.min), "p50": round(s.p50), "max": round(s.max), "mean": round(s.mean)}));
+    }
+    let rate = |name: &str| round(counts.get(name).copied().unwrap_or(0) as f64 / simulated_s.max(1e-9));
     let mut violations: BTreeMap<String, u64> = BTreeMap::new();
     for outcome in outcomes {
         for violation in &outcome.violations {
@@ -84,6 +91,10 @@ pub fn summary_json(scenario: &str, outcomes: &[Outcome], wall_s: f64) -> Value 
         "failing_seeds": failing,
         "violations": violations,
         "timings_ms": timings,
+        "counts": counts,
+        "seeds_with_loss": seeds_with_loss,
+        "throughput": {"acked_per_sim_s": rate("acked"), "delivered_per_sim_s": rate("delivered")},
+        "measures": measures,
         "performance": {
             "wall_s": round(wall_s),
             "seeds_per_s": round(outcomes.len() as f64 / wall_s.max(1e-9)),
@@ -91,6 +102,28 @@ pub fn summary_json(scenario: &str, outcomes: &[Outcome], wall_s: f64) -> Value 
             "events_per_s": round(events as f64 / wall_s.max(1e-9)),
         },
     })
+}
+
+/// The message counts summed over seeds.
+pub fn count_totals(outcomes: &[Outcome]) -> BTreeMap<String, u64> {
+    let mut totals = BTreeMap::new();
+    for outcome in outcomes {
+        for (name, value) in &outcome.counts {
+            *totals.entry(name.clone()).or_default() += value;
+        }
+    }
+    totals
+}
+
+/// Distributions of the non-time measures over seeds.
+pub fn measure_stats(outcomes: &[Outcome]) -> BTreeMap<String, Stats> {
+    let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
+    for outcome in outcomes {
+        for (name, value) in &outcome.measures {
+            values.entry(name.clone()).or_default().push(*value);
+        }
+    }
+    values.into_iter().filter_map(|(name, v)| Some((name, stats(&v)?))).collect()
 }
 
 /// Terminal lines for one batch: a verdict line and one line per measurement.
@@ -107,6 +140,18 @@ pub fn summary_lines(scenario: &str, outcomes: &[Outcome], wall_s: f64) -> Vec<S
         lines.push(format!(
             "  {name:<24} min {:>8.1}  p50 {:>8.1}  p90 {:>8.1}  p99 {:>8.1}  max {:>8.1}",
             s.min, s.p50, s.p90, s.p99, s.max
+        ));
+    }
+    for (name, s) in measure_stats(outcomes) {
+        lines.push(format!("  {name:<24} min {:>8.2}  p50 {:>8.2}  max {:>8.2}", s.min, s.p50, s.max));
+    }
+    let counts = count_totals(outcomes);
+    if !counts.is_empty() {
+        let get = |n: &str| counts.get(n).copied().unwrap_or(0);
+        let with_loss = outcomes.iter().filter(|o| o.counts.get("lost").copied().unwrap_or(0) > 0).count();
+        lines.push(format!(
+            "  messages: sent {} acked {} delivered {} lost {} (in {with_loss} seeds) duplicated {} unexpected {} dlq {} recovered {}",
+            get("sent"), get("acked"), get("delivered"), get("lost"), get("duplicated"), get("unexpected"), get("dlq"), get("recovered")
         ));
     }
     lines

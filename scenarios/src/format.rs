@@ -2,8 +2,10 @@
 //! `sim::Spec`. Every error is one line naming the file, the field and the expected form.
 
 use broker_model::broker::{PlantedBug, SyncMode};
+use broker_model::client::{ConsumerSpec, ProducerSpec, Protocol};
+use broker_model::messaging::{AckMode, Dest};
 use serde::Deserialize;
-use sim::spec::{Action, At, Hosts, Settings, Sometimes, Spec, Step, Target, TopologySpec};
+use sim::spec::{Action, At, ClientSpec, Hosts, Settings, Sometimes, Spec, Step, Target, TopologySpec};
 use std::fmt;
 
 /// A bad scenario file: `<file>: <field>: <what was expected>`.
@@ -39,6 +41,43 @@ struct FileScenario {
     settings: FileSettings,
     #[serde(default)]
     step: Vec<FileStep>,
+    #[serde(default)]
+    client: Vec<FileClient>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileClient {
+    name: Option<String>,
+    group: Option<u32>,
+    protocol: Option<String>,
+    start_s: Option<f64>,
+    stop_s: Option<f64>,
+    #[serde(default)]
+    producer: Vec<FileProducer>,
+    #[serde(default)]
+    consumer: Vec<FileConsumer>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileProducer {
+    queue: Option<String>,
+    topic: Option<String>,
+    rate: f64,
+    size: Option<u32>,
+    persistent: Option<bool>,
+    sync: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConsumer {
+    queue: Option<String>,
+    topic: Option<String>,
+    ack: Option<String>,
+    prefetch: Option<u32>,
+    priority: Option<u8>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -63,6 +102,11 @@ struct FileSettings {
     master_recovery_ms: Option<u64>,
     lan_latency_us: Option<[u64; 2]>,
     loopback_latency_us: Option<[u64; 2]>,
+    lan_mbit_per_s: Option<u64>,
+    loopback_mbit_per_s: Option<u64>,
+    fsync_us: Option<[u64; 2]>,
+    disk_mb_per_s: Option<u64>,
+    log_size: Option<u64>,
     /// A canary: plant a known bug to see a checker catch it.
     planted_bug: Option<String>,
 }
@@ -125,6 +169,12 @@ pub fn parse(file: &str, text: &str) -> Result<Spec, FormatError> {
     if raw.duration_s == 0 {
         return Err(error("duration_s".into(), "expected a positive number of seconds".into()));
     }
+    let mut workload = Vec::new();
+    for (i, client) in raw.client.iter().enumerate() {
+        let parsed = parse_client(client, i, groups, raw.duration_s)
+            .map_err(|(f, m)| error(format!("client[{i}].{f}"), m))?;
+        workload.push(parsed);
+    }
     Ok(Spec {
         name: raw.name,
         description: raw.description,
@@ -135,7 +185,138 @@ pub fn parse(file: &str, text: &str) -> Result<Spec, FormatError> {
         steps,
         sometimes,
         measure_from: raw.measure_from,
+        workload,
     })
+}
+
+fn destination(queue: &Option<String>, topic: &Option<String>) -> Result<Dest, (String, String)> {
+    match (queue, topic) {
+        (Some(q), None) if !q.is_empty() => Ok(Dest::Queue(q.clone())),
+        (None, Some(t)) if !t.is_empty() => Ok(Dest::Topic(t.clone())),
+        _ => Err(("queue".into(), "expected exactly one of queue = \"name\" or topic = \"name\"".into())),
+    }
+}
+
+fn parse_client(
+    raw: &FileClient,
+    i: usize,
+    groups: u32,
+    duration_s: u64,
+) -> Result<ClientSpec, (String, String)> {
+    let group = raw.group.unwrap_or(1);
+    if !(1..=groups).contains(&group) {
+        return Err(("group".into(), format!("expected a group in 1..={groups}, got {group}")));
+    }
+    let protocol = match raw.protocol.as_deref().unwrap_or("openwire") {
+        "openwire" => Protocol::Failover,
+        "stomp" => Protocol::Stomp,
+        other => return Err(("protocol".into(), format!("expected openwire or stomp, got `{other}`"))),
+    };
+    let start_ms = seconds_to_ms(raw.start_s.unwrap_or(5.0)).map_err(|m| ("start_s".to_string(), m))?;
+    // Producers stop early by default so consumers can drain before the end.
+    let default_stop = duration_s.saturating_sub(20).max(1) as f64;
+    let stop_ms = seconds_to_ms(raw.stop_s.unwrap_or(default_stop)).map_err(|m| ("stop_s".to_string(), m))?;
+    if stop_ms < start_ms || stop_ms > duration_s * 1000 {
+        return Err(("stop_s".into(), format!("expected start_s <= stop_s <= duration_s ({duration_s})")));
+    }
+    if topic_used(raw) {
+        return Err(("producer".into(), "expected queues: topics are not modelled yet".into()));
+    }
+    let mut producers = Vec::new();
+    for (j, p) in raw.producer.iter().enumerate() {
+        let field = |f: &str| format!("producer[{j}].{f}");
+        let dest = destination(&p.queue, &p.topic).map_err(|(f, m)| (field(&f), m))?;
+        if !(p.rate.is_finite() && p.rate > 0.0) {
+            return Err((field("rate"), format!("expected messages per second > 0, got {}", p.rate)));
+        }
+        let persistent = p.persistent.unwrap_or(true);
+        producers.push(ProducerSpec {
+            dest,
+            rate_per_s: p.rate,
+            size: p.size.unwrap_or(1024),
+            persistent,
+            // OpenWire: a persistent send outside a transaction is synchronous by default.
+            sync: p.sync.unwrap_or(persistent),
+        });
+    }
+    let mut consumers = Vec::new();
+    for (j, c) in raw.consumer.iter().enumerate() {
+        let field = |f: &str| format!("consumer[{j}].{f}");
+        let dest = destination(&c.queue, &c.topic).map_err(|(f, m)| (field(&f), m))?;
+        let ack = match (c.ack.as_deref().unwrap_or("auto"), protocol) {
+            ("auto", Protocol::Failover) => AckMode::Auto,
+            ("auto", Protocol::Stomp) => AckMode::OnDispatch,
+            ("client", _) => AckMode::Client,
+            (other, _) => return Err((field("ack"), format!("expected auto or client, got `{other}`"))),
+        };
+        consumers.push(ConsumerSpec {
+            dest,
+            ack,
+            prefetch: c.prefetch.unwrap_or(1000),
+            priority: c.priority.unwrap_or(4),
+        });
+    }
+    Ok(ClientSpec {
+        name: raw.name.clone().unwrap_or(format!("app{}", i + 1)),
+        group,
+        protocol,
+        producers,
+        consumers,
+        start_ms,
+        stop_ms,
+    })
+}
+
+fn topic_used(raw: &FileClient) -> bool {
+    raw.producer.iter().any(|p| p.topic.is_some()) || raw.consumer.iter().any(|c| c.topic.is_some())
+}
+
+/// The names `--set` accepts: every field of `[settings]`.
+pub const SETTINGS: [&str; 17] = [
+    "tick_time_ms",
+    "init_limit",
+    "sync_limit",
+    "zk_session_timeout_ms",
+    "replicas",
+    "sync",
+    "broker_startup_ms",
+    "broker_restart_delay_ms",
+    "master_recovery_ms",
+    "lan_latency_us",
+    "loopback_latency_us",
+    "lan_mbit_per_s",
+    "loopback_mbit_per_s",
+    "fsync_us",
+    "disk_mb_per_s",
+    "log_size",
+    "planted_bug",
+];
+
+/// `--set name=value`: changes one setting of a parsed scenario. The value is TOML (`3000`,
+/// `[100, 400]`, `"quorum_disk"`); a bare word is taken as a string.
+pub fn apply_override(spec: &mut Spec, assignment: &str) -> Result<(), FormatError> {
+    let error =
+        |field: &str, message: String| FormatError { file: "--set".into(), field: field.into(), message };
+    let Some((name, value)) = assignment.split_once('=') else {
+        return Err(error(assignment, "expected <setting>=<value>, e.g. sync=quorum_disk".into()));
+    };
+    let (name, value) = (name.trim(), value.trim());
+    if !SETTINGS.contains(&name) {
+        return Err(error(name, format!("unknown setting; expected one of {}", SETTINGS.join(", "))));
+    }
+    let parsed: Result<toml::Value, _> =
+        toml::from_str::<toml::Table>(&format!("v = {value}")).map(|mut t| t.remove("v").expect("v"));
+    let value = match parsed {
+        Ok(v) => v,
+        Err(_) => toml::Value::String(value.to_string()),
+    };
+    let mut table = toml::Table::new();
+    table.insert(name.to_string(), value);
+    let raw: FileSettings = toml::Value::Table(table)
+        .try_into()
+        .map_err(|e: toml::de::Error| error(name, e.message().replace('\n', " ")))?;
+    apply_settings(&mut spec.settings, &raw).map_err(|(f, m)| error(f.trim_start_matches("settings."), m))?;
+    Ok(())
 }
 
 /// toml's error as one line: `file: field (line N): message`.
@@ -197,20 +378,19 @@ fn apply_settings(settings: &mut Settings, raw: &FileSettings) -> Result<(), (St
         })?;
     }
     if let Some(bug) = &raw.planted_bug {
-        settings.planted_bug = Some(match bug.as_str() {
-            "master_ignores_disconnect" => PlantedBug::MasterIgnoresDisconnect,
-            "head_never_elects" => PlantedBug::HeadNeverElects,
-            other => {
-                return Err((
-                    "settings.planted_bug".into(),
-                    format!("expected master_ignores_disconnect or head_never_elects, got `{other}`"),
-                ))
-            }
-        });
+        settings.planted_bug = Some(PlantedBug::parse(bug).ok_or_else(|| {
+            let names: Vec<&str> = PlantedBug::ALL.iter().map(|b| b.name()).collect();
+            ("settings.planted_bug".to_string(), format!("expected one of {}, got `{bug}`", names.join(", ")))
+        })?);
     }
+    positive("lan_mbit_per_s", raw.lan_mbit_per_s, &mut settings.lan_mbit_per_s)?;
+    positive("loopback_mbit_per_s", raw.loopback_mbit_per_s, &mut settings.loopback_mbit_per_s)?;
+    positive("disk_mb_per_s", raw.disk_mb_per_s, &mut settings.disk_mb_per_s)?;
+    positive("log_size", raw.log_size, &mut settings.log_size)?;
     for (name, value, into) in [
         ("lan_latency_us", raw.lan_latency_us, &mut settings.lan_latency_us),
         ("loopback_latency_us", raw.loopback_latency_us, &mut settings.loopback_latency_us),
+        ("fsync_us", raw.fsync_us, &mut settings.fsync_us),
     ] {
         if let Some([low, high]) = value {
             if low > high {

@@ -36,6 +36,9 @@ enum Command {
         /// Print one JSON summary instead of text.
         #[arg(long)]
         json: bool,
+        /// Change a setting without editing a file, e.g. `--set sync=quorum_disk` (repeatable).
+        #[arg(long = "set", value_name = "SETTING=VALUE")]
+        set: Vec<String>,
     },
     /// Re-run one seed and print its full trace, ending with `trace hash: <hex>`.
     Replay {
@@ -44,6 +47,9 @@ enum Command {
         scenario_file: Option<String>,
         #[arg(long)]
         seed: String,
+        /// Change a setting, as for `run`.
+        #[arg(long = "set", value_name = "SETTING=VALUE")]
+        set: Vec<String>,
     },
 }
 
@@ -87,16 +93,16 @@ fn execute(command: Command) -> Result<ExitCode, Usage> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { scenario, scenario_file, seeds, jobs, json } => {
-            let specs = load(scenario.as_deref(), scenario_file.as_deref(), true)?;
+        Command::Run { scenario, scenario_file, seeds, jobs, json, set } => {
+            let specs = load(scenario.as_deref(), scenario_file.as_deref(), true, &set)?;
             let seeds = batch::parse_seeds(&seeds).map_err(Usage)?;
             if jobs == 0 {
                 return Err(Usage("--jobs: expected a positive number of worker threads, got 0".into()));
             }
             run_batches(&specs, seeds, jobs, json, scenario_file.as_deref()).map_err(|e| Usage(e.to_string()))
         }
-        Command::Replay { scenario, scenario_file, seed } => {
-            let specs = load(scenario.as_deref(), scenario_file.as_deref(), false)?;
+        Command::Replay { scenario, scenario_file, seed, set } => {
+            let specs = load(scenario.as_deref(), scenario_file.as_deref(), false, &set)?;
             let seed: u64 = seed
                 .parse()
                 .map_err(|_| Usage(format!("--seed: expected a non-negative integer, got `{seed}`")))?;
@@ -105,7 +111,22 @@ fn execute(command: Command) -> Result<ExitCode, Usage> {
     }
 }
 
-fn load(scenario: Option<&str>, file: Option<&str>, allow_all: bool) -> Result<Vec<Spec>, Usage> {
+fn load(
+    scenario: Option<&str>,
+    file: Option<&str>,
+    allow_all: bool,
+    set: &[String],
+) -> Result<Vec<Spec>, Usage> {
+    let mut specs = load_files(scenario, file, allow_all)?;
+    for spec in &mut specs {
+        for assignment in set {
+            format::apply_override(spec, assignment).map_err(|e| Usage(e.to_string()))?;
+        }
+    }
+    Ok(specs)
+}
+
+fn load_files(scenario: Option<&str>, file: Option<&str>, allow_all: bool) -> Result<Vec<Spec>, Usage> {
     match (scenario, file) {
         (Some(_), Some(_)) => Err(Usage("give a scenario name or --scenario-file, not both".into())),
         (None, None) => {
@@ -206,6 +227,12 @@ fn replay(spec: &Spec, seed: u64) -> ExitCode {
     }
     for (name, value) in &outcome.timings_ms {
         println!("# {name} = {value:.3}");
+    }
+    for (name, value) in &outcome.measures {
+        println!("# {name} = {value:.3}");
+    }
+    for (name, value) in &outcome.counts {
+        println!("# count {name} = {value}");
     }
     for violation in &outcome.violations {
         println!("# VIOLATION {violation}");

@@ -17,6 +17,13 @@ pub enum Violation {
     StepUnresolved { step: String },
     /// A model or harness assertion failed: a programmer error, with its message.
     Panic { message: String },
+    /// Acknowledged persistent messages were lost although the configuration promises they
+    /// survive (a remote `sync` mode, at most a minority of a group down).
+    AcknowledgedLoss { count: u64, first: String },
+    /// Messages were delivered that no producer sent.
+    Unexpected { count: u64, first: String },
+    /// A failover resend reached the store a second time (the producer audit should drop it).
+    DuplicateStored { at: Time, count: u64, first: String },
 }
 
 impl fmt::Display for Violation {
@@ -37,6 +44,19 @@ impl fmt::Display for Violation {
                 write!(f, "step `{step}` found no process for its target")
             }
             Violation::Panic { message } => write!(f, "assertion failed: {message}"),
+            Violation::AcknowledgedLoss { count, first } => {
+                write!(
+                    f,
+                    "message loss: {count} acknowledged persistent messages never delivered (first {first})"
+                )
+            }
+            Violation::Unexpected { count, first } => {
+                write!(f, "unexpected: {count} delivered messages were never sent (first {first})")
+            }
+            Violation::DuplicateStored { at, count, first } => write!(
+                f,
+                "duplicate stored: {count} failover resends reached the store twice (first {first} at {at})"
+            ),
         }
     }
 }
@@ -48,6 +68,10 @@ pub struct Outcome {
     pub violations: Vec<Violation>,
     /// Measurements in milliseconds of simulated time, by name.
     pub timings_ms: BTreeMap<String, f64>,
+    /// The message checker's counts (sent, acked, delivered, lost, ...), empty without a workload.
+    pub counts: BTreeMap<String, u64>,
+    /// Other measurements (bytes transferred at a catch-up, ...), by name with their unit.
+    pub measures: BTreeMap<String, f64>,
     pub trace_hash: u64,
     /// Events in the trace (inputs delivered, faults, observations).
     pub events: u64,

@@ -37,6 +37,8 @@ pub fn run(spec: &Spec, seed: u64, options: RunOptions) -> Outcome {
                 seed,
                 violations: vec![Violation::Panic { message }],
                 timings_ms: Default::default(),
+                counts: Default::default(),
+                measures: Default::default(),
                 trace_hash: 0,
                 events: 0,
                 simulated_ms: 0,
@@ -60,15 +62,17 @@ async fn simulate(spec: Spec, seed: u64, options: RunOptions) -> Outcome {
         world.step_until(at);
     }
     world.step_until(end);
+    let held = world.held_messages();
     let context = Context {
         spec: &spec,
         layout: &world.layout,
         history: &world.history,
         end,
         last_step_at: world.last_step_at,
+        held,
     };
-    let violations = check::check_all(&context);
-    let timings_ms = check::measure::measure(&context);
+    let (violations, counts) = check::check_all(&context);
+    let (timings_ms, measures) = check::measure::measure(&context);
     let trace_hash = world.trace.hash();
     let events = world.trace.events();
     Outcome {
@@ -76,6 +80,8 @@ async fn simulate(spec: Spec, seed: u64, options: RunOptions) -> Outcome {
         seed,
         violations,
         timings_ms,
+        counts,
+        measures,
         trace_hash,
         events,
         simulated_ms: end.as_ms(),

@@ -2,6 +2,7 @@
 //! and how long the system has to recover. The `scenarios` crate parses files into this.
 
 use broker_model::broker::{PlantedBug, SyncMode};
+use broker_model::client::{ConsumerSpec, ProducerSpec, Protocol};
 
 /// Everything a run needs besides its seed.
 #[derive(Debug, Clone, PartialEq)]
@@ -19,6 +20,21 @@ pub struct Spec {
     pub sometimes: Vec<Sometimes>,
     /// The step whose time the measurements start from (default: the first step).
     pub measure_from: Option<String>,
+    /// Application clients (producers and consumers); empty for election-only scenarios.
+    pub workload: Vec<ClientSpec>,
+}
+
+/// One application process with its producers and consumers, connected to one group.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientSpec {
+    pub name: String,
+    pub group: u32,
+    pub protocol: Protocol,
+    pub producers: Vec<ProducerSpec>,
+    pub consumers: Vec<ConsumerSpec>,
+    pub start_ms: u64,
+    /// Producers stop here; consumers drain to the end of the run.
+    pub stop_ms: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,6 +62,15 @@ pub struct Settings {
     pub lan_latency_us: (u64, u64),
     /// One-way latency within a host.
     pub loopback_latency_us: (u64, u64),
+    /// Link bandwidth between hosts and within a host, megabits per second.
+    pub lan_mbit_per_s: u64,
+    pub loopback_mbit_per_s: u64,
+    /// Time an fsync takes, uniform in [min, max] microseconds.
+    pub fsync_us: (u64, u64),
+    /// Sequential disk write speed, megabytes per second.
+    pub disk_mb_per_s: u64,
+    /// `logSize` in bytes.
+    pub log_size: u64,
     /// Set only by tests that show a checker catches a bug.
     pub planted_bug: Option<PlantedBug>,
 }
@@ -66,6 +91,11 @@ impl Settings {
             master_recovery_ms: 100,
             lan_latency_us: (100, 400),
             loopback_latency_us: (10, 30),
+            lan_mbit_per_s: 1000,
+            loopback_mbit_per_s: 10_000,
+            fsync_us: (300, 1500),
+            disk_mb_per_s: 200,
+            log_size: 104_857_600,
             planted_bug: None,
         }
     }

@@ -3,6 +3,7 @@
 
 use crate::spec::Spec;
 use broker_model::broker::BrokerConfig;
+use broker_model::client::{ClientConfig, Protocol};
 use broker_model::zk::server::{PeerAddrs, ServerConfig};
 use broker_model::zk::EnsembleConfig;
 use broker_model::{Addr, HostId};
@@ -18,6 +19,7 @@ pub struct Host {
 pub enum ProcessKind {
     Zk { ensemble: u32, config: ServerConfig },
     Broker { group: u32, config: BrokerConfig },
+    Client { group: u32, config: ClientConfig },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -31,14 +33,19 @@ impl Process {
     pub fn group(&self) -> Option<u32> {
         match &self.kind {
             ProcessKind::Broker { group, .. } => Some(*group),
-            ProcessKind::Zk { .. } => None,
+            ProcessKind::Zk { .. } | ProcessKind::Client { .. } => None,
         }
+    }
+
+    pub fn is_client(&self) -> bool {
+        matches!(self.kind, ProcessKind::Client { .. })
     }
 
     pub fn ensemble(&self) -> Option<u32> {
         match &self.kind {
             ProcessKind::Zk { ensemble, .. } => Some(*ensemble),
             ProcessKind::Broker { group, .. } => Some(*group),
+            ProcessKind::Client { .. } => None,
         }
     }
 
@@ -55,6 +62,8 @@ pub struct Layout {
 
 const ZK_IPS: [&str; 3] = ["192.168.0.240", "192.168.0.250", "192.168.0.225"];
 const MQ_IPS: [&str; 2] = ["192.168.0.231", "192.168.0.241"];
+/// The application host of the workload's clients.
+const APP_IP: &str = "192.168.0.100";
 const OPENWIRE_PORTS: [u16; 3] = [61616, 61617, 61618];
 const STOMP_PORTS: [u16; 3] = [61613, 61623, 61633];
 
@@ -80,6 +89,10 @@ impl Layout {
             } else {
                 hosts.push(Host { name: format!("mqhost{}", g + 1), ip: ip.to_string() });
             }
+        }
+        let app_host = HostId(hosts.len() as u16);
+        if !spec.workload.is_empty() {
+            hosts.push(Host { name: "apphost".into(), ip: APP_IP.to_string() });
         }
         let resolver: BTreeMap<String, HostId> =
             hosts.iter().enumerate().map(|(i, h)| (h.ip.clone(), HostId(i as u16))).collect();
@@ -142,6 +155,8 @@ impl Layout {
                     replicas: settings.replicas,
                     weight: 1,
                     sync: settings.sync,
+                    log_size: settings.log_size,
+                    disk_bytes_per_s: settings.disk_mb_per_s * 1_000_000,
                     bind_port: 62621,
                     openwire_port: OPENWIRE_PORTS[b],
                     stomp_port: STOMP_PORTS[b],
@@ -154,6 +169,44 @@ impl Layout {
                 };
                 processes.push(Process { name, host, kind: ProcessKind::Broker { group: g, config } });
             }
+        }
+        for (i, client) in spec.workload.iter().enumerate() {
+            // `failover:(tcp://mqhost1:61616,tcp://mqhost1:61617,tcp://mqhost1:61618)`, or the
+            // seed's STOMP check against the group's first broker.
+            let brokers: Vec<&Process> =
+                processes.iter().filter(|p| p.group() == Some(client.group)).collect();
+            let uris = match client.protocol {
+                Protocol::Failover => brokers
+                    .iter()
+                    .map(|p| match &p.kind {
+                        ProcessKind::Broker { config, .. } => {
+                            Addr { host: p.host, port: config.openwire_port }
+                        }
+                        _ => unreachable!(),
+                    })
+                    .collect(),
+                Protocol::Stomp => match &brokers[0].kind {
+                    ProcessKind::Broker { config, .. } => {
+                        vec![Addr { host: brokers[0].host, port: config.stomp_port }]
+                    }
+                    _ => unreachable!(),
+                },
+            };
+            let config = ClientConfig {
+                name: client.name.clone(),
+                index: i as u32 + 1,
+                protocol: client.protocol,
+                uris,
+                producers: client.producers.clone(),
+                consumers: client.consumers.clone(),
+                start_ms: client.start_ms,
+                stop_ms: client.stop_ms,
+            };
+            processes.push(Process {
+                name: client.name.clone(),
+                host: app_host,
+                kind: ProcessKind::Client { group: client.group, config },
+            });
         }
         Layout { hosts, processes }
     }

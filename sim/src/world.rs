@@ -15,7 +15,9 @@ use crate::spec::{Action, Hosts, Settings, Spec, Target};
 use crate::topology::{Layout, ProcessKind};
 use crate::trace::Trace;
 use broker_model::broker::Broker;
+use broker_model::client::Client;
 use broker_model::io::{CloseReason, ConnectError};
+use broker_model::messaging::Msg;
 use broker_model::rng::Rng;
 use broker_model::zk::server::ZkServer;
 use broker_model::{ConnId, Effect, HostId, Input, Message, Record, Time, TimerId};
@@ -24,6 +26,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 enum Node {
     Zk(Box<ZkServer>),
     Broker(Box<Broker>),
+    Client(Box<Client>),
 }
 
 impl Node {
@@ -31,10 +34,13 @@ impl Node {
         match self {
             Node::Zk(server) => server.on_input(now, input, fx),
             Node::Broker(broker) => broker.on_input(now, input, fx),
+            Node::Client(client) => client.on_input(now, input, fx),
         }
     }
 }
 
+/// A process's disk: `records` is what the process wrote (the page cache included, so it
+/// survives `kill -9`); `synced_len` of them are on the platter and survive losing the host.
 #[derive(Default)]
 struct Disk {
     records: Vec<Record>,
@@ -71,6 +77,8 @@ struct End {
 #[derive(Debug, Default)]
 struct Direction {
     last_arrival: Time,
+    /// When the sender's link is free again (bandwidth).
+    tx_free: Time,
     stalled: VecDeque<Packet>,
 }
 
@@ -83,13 +91,42 @@ struct Conn {
 }
 
 enum Event {
-    Input { process: usize, incarnation: u32, input: Input },
-    Timer { process: usize, incarnation: u32, timer: TimerId, generation: u64 },
-    SynArrive { conn: usize },
-    SynAck { conn: usize, refused: bool },
-    Deliver { conn: usize, dir: usize, packet: Packet },
-    Step { index: usize },
-    Resume { process: usize },
+    Input {
+        process: usize,
+        incarnation: u32,
+        input: Input,
+    },
+    Timer {
+        process: usize,
+        incarnation: u32,
+        timer: TimerId,
+        generation: u64,
+    },
+    SynArrive {
+        conn: usize,
+    },
+    SynAck {
+        conn: usize,
+        refused: bool,
+    },
+    Deliver {
+        conn: usize,
+        dir: usize,
+        packet: Packet,
+    },
+    Step {
+        index: usize,
+    },
+    Resume {
+        process: usize,
+    },
+    /// An fsync reached the platter: `len` records are durable.
+    SyncDone {
+        process: usize,
+        incarnation: u32,
+        len: usize,
+        token: u64,
+    },
 }
 
 pub struct World {
@@ -220,6 +257,14 @@ impl World {
             Event::Deliver { conn, dir, packet } => self.on_packet(conn, dir, packet),
             Event::Step { index } => self.run_step(index),
             Event::Resume { process } => self.resume(process),
+            Event::SyncDone { process, incarnation, len, token } => {
+                // The kernel finishes the flush even if the process died meanwhile.
+                let disk = &mut self.procs[process].disk;
+                disk.synced_len = disk.synced_len.max(len.min(disk.records.len()));
+                if self.procs[process].incarnation == incarnation {
+                    self.deliver(process, Input::Synced { token });
+                }
+            }
         }
     }
 
@@ -231,13 +276,16 @@ impl World {
         let proc = &mut self.procs[process];
         assert!(proc.node.is_none(), "{} started twice", spec.name);
         let stream = (process as u64) << 32 | proc.incarnation as u64;
-        let disk = &proc.disk.records[..proc.disk.synced_len];
+        let disk = &proc.disk.records[..];
         let node = match &spec.kind {
             ProcessKind::Zk { config, .. } => {
                 Node::Zk(Box::new(ZkServer::start(config.clone(), (self.seed, stream), disk)))
             }
             ProcessKind::Broker { config, .. } => {
                 Node::Broker(Box::new(Broker::start(config.clone(), (self.seed, stream), disk)))
+            }
+            ProcessKind::Client { config, .. } => {
+                Node::Client(Box::new(Client::new(config.clone(), (self.seed, stream))))
             }
         };
         proc.node = Some(node);
@@ -251,6 +299,7 @@ impl World {
         match self.procs[process].node.as_mut().expect("just set") {
             Node::Zk(server) => server.on_start(now, &mut fx),
             Node::Broker(broker) => broker.on_start(now, &mut fx),
+            Node::Client(client) => client.on_start(now, &mut fx),
         }
         self.apply(process, fx);
     }
@@ -268,8 +317,11 @@ impl World {
             proc.paused = false;
             proc.backlog.clear();
             proc.timers.clear();
-            // Written but not fsynced: gone.
-            proc.disk.records.truncate(proc.disk.synced_len);
+            // A dead host loses its page cache: written but not fsynced is gone. After `kill -9`
+            // the kernel still has it.
+            if silent {
+                proc.disk.records.truncate(proc.disk.synced_len);
+            }
         }
         self.listeners.retain(|_, owner| *owner != process);
         let owned: Vec<(ConnId, usize)> = self
@@ -286,7 +338,7 @@ impl World {
             if !silent && established && self.path_up(host, peer_host) {
                 // The kernel answers for the dead process: the peer sees a reset.
                 self.conns[conn].dirs[dir].stalled.clear();
-                let at = self.arrival(conn, dir);
+                let at = self.arrival(conn, dir, 0);
                 self.schedule(at, Event::Deliver { conn, dir, packet: Packet::Rst });
             }
         }
@@ -427,11 +479,10 @@ impl World {
                 }
             }
             Effect::Sync { token } => {
-                let disk = &mut self.procs[process].disk;
-                disk.synced_len = disk.records.len();
-                let input = Input::Synced { token };
-                let at = self.now.add_us(500);
-                self.schedule(at, Event::Input { process, incarnation, input });
+                let len = self.procs[process].disk.records.len();
+                let (low, high) = self.settings.fsync_us;
+                let at = self.now.add_us(self.rng.range_inclusive(low, high));
+                self.schedule(at, Event::SyncDone { process, incarnation, len, token });
             }
             Effect::Observe { observation } => {
                 let now = self.now;
@@ -467,11 +518,16 @@ impl World {
         self.rng.range_inclusive(low, high)
     }
 
-    /// When a packet sent now on `dir` arrives: FIFO per direction.
-    fn arrival(&mut self, conn: usize, dir: usize) -> Time {
+    /// When a packet of `bytes` sent now on `dir` arrives: it leaves when the link is free,
+    /// takes its transmission time at the link's bandwidth, then the latency; FIFO per direction.
+    fn arrival(&mut self, conn: usize, dir: usize, bytes: u64) -> Time {
         let from = self.procs[self.conns[conn].ends[dir].process].host;
         let to = self.procs[self.conns[conn].ends[1 - dir].process].host;
-        let at = self.now.add_us(self.latency(from, to)).max(self.conns[conn].dirs[dir].last_arrival);
+        let mbit = if from == to { self.settings.loopback_mbit_per_s } else { self.settings.lan_mbit_per_s };
+        let transmit_us = bytes * 8 / mbit.max(1);
+        let depart = self.now.max(self.conns[conn].dirs[dir].tx_free).add_us(transmit_us);
+        self.conns[conn].dirs[dir].tx_free = depart;
+        let at = depart.add_us(self.latency(from, to)).max(self.conns[conn].dirs[dir].last_arrival);
         self.conns[conn].dirs[dir].last_arrival = at;
         at
     }
@@ -483,7 +539,7 @@ impl World {
             self.conns[conn].dirs[dir].stalled.push_back(packet);
             return;
         }
-        let at = self.arrival(conn, dir);
+        let at = self.arrival(conn, dir, packet_size(&packet));
         self.schedule(at, Event::Deliver { conn, dir, packet });
     }
 
@@ -541,7 +597,7 @@ impl World {
             let receiver_host = self.procs[receiver.process].host;
             let sender_host = self.procs[sender.process].host;
             if matches!(packet, Packet::Data(_)) && sender.open && self.path_up(receiver_host, sender_host) {
-                let at = self.arrival(conn, 1 - dir);
+                let at = self.arrival(conn, 1 - dir, 0);
                 self.schedule(at, Event::Deliver { conn, dir: 1 - dir, packet: Packet::Rst });
             }
             return;
@@ -574,7 +630,7 @@ impl World {
                 }
                 let stalled = std::mem::take(&mut self.conns[conn].dirs[dir].stalled);
                 for packet in stalled {
-                    let at = self.arrival(conn, dir);
+                    let at = self.arrival(conn, dir, packet_size(&packet));
                     self.schedule(at, Event::Deliver { conn, dir, packet });
                 }
             }
@@ -715,15 +771,30 @@ impl World {
     fn broker(&self, process: usize) -> Option<&Broker> {
         match self.procs[process].node.as_ref()? {
             Node::Broker(broker) => Some(broker),
-            Node::Zk(_) => None,
+            _ => None,
         }
     }
 
     fn zk(&self, process: usize) -> Option<&ZkServer> {
         match self.procs[process].node.as_ref()? {
             Node::Zk(server) => Some(server),
-            Node::Broker(_) => None,
+            _ => None,
         }
+    }
+
+    /// Messages held by each group's serving masters now (pending or in flight), for the final
+    /// accounting: a message still stored is not lost.
+    pub fn held_messages(&self) -> Vec<(u32, Msg)> {
+        let mut held = Vec::new();
+        for p in 0..self.procs.len() {
+            let (Some(group), Some(broker)) = (self.layout.processes[p].group(), self.broker(p)) else {
+                continue;
+            };
+            if broker.is_serving() && !self.procs[p].paused {
+                held.extend(broker.held_messages().into_iter().map(|m| (group, m)));
+            }
+        }
+        held
     }
 
     fn group_brokers(&self, group: u32) -> Vec<usize> {
@@ -813,6 +884,13 @@ impl World {
             .filter(|i| keep(&self.layout.hosts[*i].name))
             .map(|i| HostId(i as u16))
             .collect()
+    }
+}
+
+fn packet_size(packet: &Packet) -> u64 {
+    match packet {
+        Packet::Data(message) => message.wire_size(),
+        Packet::Fin | Packet::Rst => 0,
     }
 }
 

@@ -1,6 +1,8 @@
 //! Whole runs built directly from `Spec` (without scenario files).
 
-use sim::spec::{Action, At, Settings, Sometimes, Spec, Step, Target, TopologySpec};
+use broker_model::client::{ConsumerSpec, ProducerSpec, Protocol};
+use broker_model::messaging::{AckMode, Dest};
+use sim::spec::{Action, At, ClientSpec, Settings, Sometimes, Spec, Step, Target, TopologySpec};
 use sim::{run, RunOptions};
 
 fn master_crash() -> Spec {
@@ -25,6 +27,26 @@ fn master_crash() -> Spec {
         ],
         sometimes: vec![Sometimes::MasterElected, Sometimes::SessionExpired],
         measure_from: Some("crash".into()),
+        workload: vec![ClientSpec {
+            name: "app1".into(),
+            group: 1,
+            protocol: Protocol::Failover,
+            producers: vec![ProducerSpec {
+                dest: Dest::Queue("orders".into()),
+                rate_per_s: 100.0,
+                size: 1024,
+                persistent: true,
+                sync: true,
+            }],
+            consumers: vec![ConsumerSpec {
+                dest: Dest::Queue("orders".into()),
+                ack: AckMode::Auto,
+                prefetch: 1000,
+                priority: 4,
+            }],
+            start_ms: 5_000,
+            stop_ms: 100_000,
+        }],
     }
 }
 
@@ -42,6 +64,9 @@ fn master_crash_smoke() {
             }
         }
     }
-    println!("{:?} {:?} events={}", outcome.violations, outcome.timings_ms, outcome.events);
+    println!(
+        "{:?} {:?} {:?} events={}",
+        outcome.violations, outcome.timings_ms, outcome.counts, outcome.events
+    );
     assert!(outcome.passed(), "{:?}", outcome.violations);
 }

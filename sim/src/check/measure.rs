@@ -3,7 +3,10 @@
 //! - `fault_to_elected_ms`: a head publishes a newly elected master;
 //! - `fault_to_serving_ms`: a master opens its client ports;
 //! - `fault_to_zk_leader_ms`: a ZooKeeper server starts serving as leader (ZooKeeper faults);
-//! - `no_master_ms`: how long group 1 had no serving master after the fault.
+//! - `no_master_ms`: how long group 1 had no serving master after the fault;
+//! - `latency_p50_ms`, `latency_p99_ms`, `latency_max_ms`: send → delivery, over the run;
+//! - `catch_up_ms:<step>`: from a restart step to that broker catching up as a slave, with
+//!   `transfer_mb:<step>` (what it downloaded) among the measures.
 
 use super::{measured_step_time, serving_timeline, Context};
 use crate::history::Kind;
@@ -11,11 +14,71 @@ use broker_model::io::ZkRole;
 use broker_model::Observation;
 use std::collections::{BTreeMap, BTreeSet};
 
-pub fn measure(context: &Context<'_>) -> BTreeMap<String, f64> {
+/// Timings (ms) and other measures.
+pub fn measure(context: &Context<'_>) -> (BTreeMap<String, f64>, BTreeMap<String, f64>) {
     let mut timings = BTreeMap::new();
-    let Some(fault_at) = measured_step_time(context) else {
-        return timings;
-    };
+    let mut measures = BTreeMap::new();
+    latency(context, &mut timings);
+    catch_up(context, &mut timings, &mut measures);
+    if let Some(fault_at) = measured_step_time(context) {
+        failover(context, fault_at, &mut timings);
+    }
+    (timings, measures)
+}
+
+fn latency(context: &Context<'_>, timings: &mut BTreeMap<String, f64>) {
+    let mut latencies: Vec<u64> = context
+        .history
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            Kind::Observed(Observation::Delivered { latency_us, .. }) => Some(*latency_us),
+            _ => None,
+        })
+        .collect();
+    if latencies.is_empty() {
+        return;
+    }
+    latencies.sort_unstable();
+    let rank =
+        |p: f64| latencies[((p * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len()) - 1];
+    timings.insert("latency_p50_ms".into(), rank(0.5) as f64 / 1000.0);
+    timings.insert("latency_p99_ms".into(), rank(0.99) as f64 / 1000.0);
+    timings.insert("latency_max_ms".into(), *latencies.last().expect("non-empty") as f64 / 1000.0);
+}
+
+/// For every broker restart step: the time until that broker caught up, and the bytes it
+/// downloaded.
+fn catch_up(
+    context: &Context<'_>,
+    timings: &mut BTreeMap<String, f64>,
+    measures: &mut BTreeMap<String, f64>,
+) {
+    for (i, event) in context.history.events.iter().enumerate() {
+        let Kind::Step { id } = &event.kind else { continue };
+        let Some(process) = event.process else { continue };
+        let is_restart = context
+            .spec
+            .steps
+            .iter()
+            .any(|s| &s.id == id && matches!(s.action, crate::spec::Action::Restart(_)));
+        if !is_restart || context.layout.processes[process].group().is_none() {
+            continue;
+        }
+        let caught = context.history.events[i..].iter().find_map(|e| match &e.kind {
+            Kind::Observed(Observation::SlaveCaughtUp { transferred, .. }) if e.process == Some(process) => {
+                Some((e.at, *transferred))
+            }
+            _ => None,
+        });
+        if let Some((at, bytes)) = caught {
+            timings.insert(format!("catch_up_ms:{id}"), at.ms_since(event.at));
+            measures.insert(format!("transfer_mb:{id}"), bytes as f64 / 1e6);
+        }
+    }
+}
+
+fn failover(context: &Context<'_>, fault_at: broker_model::Time, timings: &mut BTreeMap<String, f64>) {
     let broker_sessions: BTreeSet<_> = context
         .history
         .events
@@ -59,5 +122,4 @@ pub fn measure(context: &Context<'_>) -> BTreeMap<String, f64> {
             _ => {}
         }
     }
-    timings
 }

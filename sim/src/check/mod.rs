@@ -3,6 +3,7 @@
 
 pub mod liveness;
 pub mod measure;
+pub mod messages;
 pub mod single_master;
 pub mod sometimes;
 
@@ -10,8 +11,9 @@ use crate::history::{History, Kind};
 use crate::outcome::Violation;
 use crate::spec::Spec;
 use crate::topology::Layout;
+use broker_model::messaging::Msg;
 use broker_model::{Observation, Time};
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Everything the checkers need besides the history.
 pub struct Context<'a> {
@@ -21,11 +23,14 @@ pub struct Context<'a> {
     pub end: Time,
     /// When the last step fired (the last fault or heal).
     pub last_step_at: Time,
+    /// Messages the serving masters still held at the end, by group.
+    pub held: Vec<(u32, Msg)>,
 }
 
-/// Runs every checker.
-pub fn check_all(context: &Context<'_>) -> Vec<Violation> {
+/// Runs every checker; returns the violations and the message counts.
+pub fn check_all(context: &Context<'_>) -> (Vec<Violation>, BTreeMap<String, u64>) {
     let mut violations = Vec::new();
+    let counts = messages::check(context, &mut violations);
     single_master::check(context, &mut violations);
     liveness::check(context, &mut violations);
     sometimes::check(context, &mut violations);
@@ -34,7 +39,7 @@ pub fn check_all(context: &Context<'_>) -> Vec<Violation> {
             violations.push(Violation::StepUnresolved { step: id.clone() });
         }
     }
-    violations
+    (violations, counts)
 }
 
 /// The serving brokers of `group` after every history event, as `(time, set)` transitions. A

@@ -1,0 +1,457 @@
+//! An application process: producers and consumers on one connection, over the OpenWire failover
+//! transport (model/activemq.md §4) or a plain STOMP connection bound to one broker (§4.7).
+//!
+//! Failover: on a transport failure the client tries every URI in a randomized order with the
+//! failed one last; passes are separated by waits of 10 ms doubling to 30 s. On reconnect it
+//! replays its state (`ConnectionInfo` with `failoverReconnect`, consumers with the same ids)
+//! and resends every sync send still waiting for its response. Acks and async sends written to a
+//! connection that then failed are lost. A per-connection audit poison-acks duplicates (→ DLQ).
+//!
+//! STOMP: no failover and no audit. The client reconnects to its one broker after a fixed delay
+//! on a new connection with a new producer id, and resends what never got a receipt — the same
+//! body under a new message id, so the broker cannot recognise it.
+
+use crate::io::{Addr, ConnId, Effect, Input, Message, Observation, TimerId};
+use crate::messaging::{AckMode, ConsumerInfo, Dest, FromBroker, Msg, MsgId, ToBroker};
+use crate::rng::Rng;
+use crate::time::Time;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// `initialReconnectDelay`, `maxReconnectDelay`.
+pub const INITIAL_RECONNECT_MS: u64 = 10;
+pub const MAX_RECONNECT_MS: u64 = 30_000;
+/// TcpTransport `connectionTimeout`.
+pub const CONNECT_TIMEOUT_MS: u64 = 30_000;
+/// Connection audit depth per producer (`auditDepth`).
+pub const CLIENT_AUDIT_DEPTH: usize = 2048;
+/// A STOMP client's wait before reconnecting (stomp.py's initial reconnect sleep).
+pub const STOMP_RECONNECT_MS: u64 = 100;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProducerSpec {
+    pub dest: Dest,
+    /// Messages per second the application tries to send.
+    pub rate_per_s: f64,
+    pub size: u32,
+    pub persistent: bool,
+    /// A sync send waits for the broker's response (OpenWire) or receipt (STOMP).
+    pub sync: bool,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConsumerSpec {
+    pub dest: Dest,
+    pub ack: AckMode,
+    pub prefetch: u32,
+    pub priority: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// OpenWire with `failover:(...)` over every URI.
+    Failover,
+    /// STOMP to the first URI only.
+    Stomp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientConfig {
+    pub name: String,
+    /// Unique per client; producer and consumer ids derive from it.
+    pub index: u32,
+    pub protocol: Protocol,
+    pub uris: Vec<Addr>,
+    pub producers: Vec<ProducerSpec>,
+    pub consumers: Vec<ConsumerSpec>,
+    /// Producers send from `start` until `stop`; consumers run to the end.
+    pub start_ms: u64,
+    pub stop_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum AppTimer {
+    Start,
+    Produce {
+        producer: u32,
+    },
+    /// The next reconnect pass (failover) or reconnect (STOMP).
+    Reconnect,
+    ConnectTimeout {
+        attempt: u64,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+struct Producer {
+    spec: ProducerSpec,
+    /// The wire producer id; a STOMP reconnect takes a new one.
+    wire_id: u32,
+    wire_seq: u64,
+    /// The application's sequence (the body).
+    seq: u64,
+    /// The sync send the application thread is blocked on.
+    outstanding: Option<u64>,
+    /// The application wanted to send while blocked.
+    waiting: bool,
+    next_at: Time,
+    stopped: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Client {
+    config: ClientConfig,
+    rng: Rng,
+    conn: Option<ConnId>,
+    connected: bool,
+    ever_connected: bool,
+    next_conn: u64,
+    /// The remaining URIs of the current pass.
+    pass: VecDeque<usize>,
+    current: Option<usize>,
+    failed: Option<usize>,
+    reconnect_delay: u64,
+    attempt: u64,
+    producers: Vec<Producer>,
+    /// `requestMap`: sync sends awaiting a response, by correlation id.
+    requests: BTreeMap<u64, (u32, Msg)>,
+    next_corr: u64,
+    /// The connection audit: recent sequence ids per wire producer.
+    audit: BTreeMap<u32, VecDeque<u64>>,
+    audit_set: BTreeSet<MsgId>,
+    next_wire_producer: u32,
+}
+
+impl Client {
+    pub fn new(config: ClientConfig, rng_seed: (u64, u64)) -> Client {
+        let producers = config
+            .producers
+            .iter()
+            .enumerate()
+            .map(|(i, spec)| Producer {
+                spec: spec.clone(),
+                wire_id: config.index * 1000 + i as u32,
+                wire_seq: 0,
+                seq: 0,
+                outstanding: None,
+                waiting: false,
+                next_at: Time::ZERO,
+                stopped: false,
+            })
+            .collect();
+        Client {
+            rng: Rng::new(rng_seed.0, rng_seed.1),
+            conn: None,
+            connected: false,
+            ever_connected: false,
+            next_conn: 0,
+            pass: VecDeque::new(),
+            current: None,
+            failed: None,
+            reconnect_delay: INITIAL_RECONNECT_MS,
+            attempt: 0,
+            producers,
+            requests: BTreeMap::new(),
+            next_corr: 0,
+            audit: BTreeMap::new(),
+            audit_set: BTreeSet::new(),
+            next_wire_producer: config.index * 1000 + 100,
+            config,
+        }
+    }
+
+    /// The application's producer id of producer `i` (the checker's key).
+    fn app_producer(&self, i: usize) -> u32 {
+        self.config.index * 1000 + i as u32
+    }
+
+    fn consumer_id(&self, i: usize) -> u32 {
+        self.config.index * 1000 + 500 + i as u32
+    }
+
+    pub fn on_start(&mut self, now: Time, fx: &mut Vec<Effect>) {
+        self.start_pass(now, fx);
+        let at = Time::from_ms(self.config.start_ms).max(now);
+        fx.push(Effect::SetTimer { timer: TimerId::App(AppTimer::Start), at });
+    }
+
+    pub fn on_input(&mut self, now: Time, input: Input, fx: &mut Vec<Effect>) {
+        match input {
+            Input::Timer { timer: TimerId::App(timer) } => self.on_timer(now, timer, fx),
+            Input::Timer { timer } => panic!("foreign timer {timer:?}"),
+            Input::Connected { conn } if Some(conn) == self.conn => self.on_connected(now, fx),
+            Input::ConnectFailed { conn, .. } if Some(conn) == self.conn => self.next_uri(now, fx),
+            Input::Closed { conn, .. } if Some(conn) == self.conn => self.on_transport_failure(now, fx),
+            Input::Received { conn, message: Message::FromBroker(reply) } if Some(conn) == self.conn => {
+                self.on_reply(now, reply, fx)
+            }
+            Input::Connected { conn } => fx.push(Effect::Close { conn }),
+            Input::ConnectFailed { .. } | Input::Closed { .. } | Input::Received { .. } => {}
+            other => panic!("client got {other:?}"),
+        }
+    }
+
+    fn on_timer(&mut self, now: Time, timer: AppTimer, fx: &mut Vec<Effect>) {
+        match timer {
+            AppTimer::Start => {
+                for p in 0..self.producers.len() {
+                    self.producers[p].next_at = now;
+                    self.produce(now, p, fx);
+                }
+            }
+            AppTimer::Produce { producer } => {
+                let p = producer as usize;
+                if now >= self.producers[p].next_at {
+                    self.produce(now, p, fx);
+                }
+            }
+            AppTimer::Reconnect => {
+                if self.conn.is_none() {
+                    self.start_pass(now, fx);
+                }
+            }
+            AppTimer::ConnectTimeout { attempt } => {
+                if attempt == self.attempt && !self.connected && self.conn.is_some() {
+                    let conn = self.conn.take().expect("checked");
+                    fx.push(Effect::Close { conn });
+                    self.next_uri(now, fx);
+                }
+            }
+        }
+    }
+
+    // -------------------------------------------------------------------------------------------
+    // The transport.
+
+    /// One pass over the URIs: randomized, the failed one last. STOMP has one URI.
+    fn start_pass(&mut self, now: Time, fx: &mut Vec<Effect>) {
+        let mut order: Vec<usize> = (0..self.config.uris.len()).collect();
+        if self.config.protocol == Protocol::Stomp {
+            order.truncate(1);
+        } else {
+            self.rng.shuffle(&mut order);
+            if let Some(failed) = self.failed {
+                order.retain(|u| *u != failed);
+                order.push(failed);
+            }
+        }
+        self.pass = order.into();
+        self.next_uri(now, fx);
+    }
+
+    fn next_uri(&mut self, now: Time, fx: &mut Vec<Effect>) {
+        self.conn = None;
+        let Some(uri) = self.pass.pop_front() else {
+            // The whole pass failed: wait, then double the wait (failover), or a fixed wait.
+            let wait = match self.config.protocol {
+                Protocol::Failover => {
+                    let wait = self.reconnect_delay;
+                    self.reconnect_delay = (self.reconnect_delay * 2).min(MAX_RECONNECT_MS);
+                    wait
+                }
+                Protocol::Stomp => STOMP_RECONNECT_MS,
+            };
+            fx.push(Effect::SetTimer { timer: TimerId::App(AppTimer::Reconnect), at: now.add_ms(wait) });
+            return;
+        };
+        self.next_conn += 1;
+        let conn = ConnId::Out(self.next_conn);
+        self.conn = Some(conn);
+        self.current = Some(uri);
+        self.attempt += 1;
+        fx.push(Effect::Connect { conn, target: self.config.uris[uri] });
+        let timer = TimerId::App(AppTimer::ConnectTimeout { attempt: self.attempt });
+        fx.push(Effect::SetTimer { timer, at: now.add_ms(CONNECT_TIMEOUT_MS) });
+    }
+
+    fn send(&self, command: ToBroker, fx: &mut Vec<Effect>) {
+        let conn = self.conn.expect("connected");
+        fx.push(Effect::Send { conn, message: Message::ToBroker(command) });
+    }
+
+    fn on_connected(&mut self, now: Time, fx: &mut Vec<Effect>) {
+        self.connected = true;
+        let reconnect = self.ever_connected;
+        self.ever_connected = true;
+        self.reconnect_delay = INITIAL_RECONNECT_MS;
+        let broker = self.config.uris[self.current.expect("connecting")];
+        fx.push(Effect::Observe { observation: Observation::ClientConnected { broker } });
+        let failover = self.config.protocol == Protocol::Failover;
+        self.send(ToBroker::Connect { client: self.config.index, reconnect: reconnect && failover }, fx);
+        for i in 0..self.config.consumers.len() {
+            let spec = &self.config.consumers[i];
+            let info = ConsumerInfo {
+                consumer: self.consumer_id(i),
+                dest: spec.dest.clone(),
+                prefetch: spec.prefetch,
+                priority: spec.priority,
+                ack: spec.ack,
+                durable: None,
+            };
+            self.send(ToBroker::Subscribe(info), fx);
+        }
+        if !failover && reconnect {
+            // A new STOMP connection is a new producer: resends carry new message ids.
+            for p in 0..self.producers.len() {
+                self.next_wire_producer += 1;
+                self.producers[p].wire_id = self.next_wire_producer;
+                self.producers[p].wire_seq = 0;
+            }
+            let pending: Vec<(u64, (u32, Msg))> = std::mem::take(&mut self.requests).into_iter().collect();
+            for (corr, (p, msg)) in pending {
+                let producer = &mut self.producers[p as usize];
+                producer.wire_seq += 1;
+                let msg = Msg { id: MsgId { producer: producer.wire_id, seq: producer.wire_seq }, ..msg };
+                self.requests.insert(corr, (p, msg.clone()));
+                self.send(ToBroker::Send { msg, corr: Some(corr) }, fx);
+            }
+        } else {
+            // `restoreTransport`: replay the request map (sync sends awaiting a response).
+            let pending: Vec<(u64, Msg)> = self.requests.iter().map(|(c, (_, m))| (*c, m.clone())).collect();
+            for (corr, msg) in pending {
+                self.send(ToBroker::Send { msg, corr: Some(corr) }, fx);
+            }
+        }
+        // Application threads blocked in a send while disconnected go on.
+        for p in 0..self.producers.len() {
+            if self.producers[p].waiting && self.producers[p].outstanding.is_none() {
+                self.produce(now, p, fx);
+            }
+        }
+    }
+
+    fn on_transport_failure(&mut self, now: Time, fx: &mut Vec<Effect>) {
+        let was_connected = self.connected;
+        self.conn = None;
+        self.connected = false;
+        if !was_connected {
+            self.next_uri(now, fx);
+            return;
+        }
+        fx.push(Effect::Observe { observation: Observation::ClientDisconnected });
+        self.failed = self.current;
+        if self.config.protocol == Protocol::Stomp {
+            fx.push(Effect::SetTimer {
+                timer: TimerId::App(AppTimer::Reconnect),
+                at: now.add_ms(STOMP_RECONNECT_MS),
+            });
+            return;
+        }
+        // The first pass after losing a connection starts with one 10 ms wait.
+        self.reconnect_delay = INITIAL_RECONNECT_MS;
+        let wait = self.reconnect_delay;
+        self.reconnect_delay = (self.reconnect_delay * 2).min(MAX_RECONNECT_MS);
+        fx.push(Effect::SetTimer { timer: TimerId::App(AppTimer::Reconnect), at: now.add_ms(wait) });
+    }
+
+    // -------------------------------------------------------------------------------------------
+    // Producers and consumers.
+
+    fn produce(&mut self, now: Time, p: usize, fx: &mut Vec<Effect>) {
+        let stop = Time::from_ms(self.config.stop_ms);
+        let app_producer = self.app_producer(p);
+        let producer = &mut self.producers[p];
+        if producer.stopped || now >= stop {
+            producer.stopped = true;
+            return;
+        }
+        // The application thread is blocked: in a sync send, or in a send while disconnected.
+        if producer.outstanding.is_some() || !self.connected {
+            producer.waiting = true;
+            return;
+        }
+        producer.waiting = false;
+        producer.seq += 1;
+        producer.wire_seq += 1;
+        let key = MsgId { producer: app_producer, seq: producer.seq };
+        let id = MsgId { producer: producer.wire_id, seq: producer.wire_seq };
+        let spec = &producer.spec;
+        let msg = Msg {
+            id,
+            key,
+            dest: spec.dest.clone(),
+            persistent: spec.persistent,
+            size: spec.size,
+            sent_at: now,
+        };
+        let sync = spec.sync;
+        fx.push(Effect::Observe {
+            observation: Observation::Sent { key, dest: msg.dest.clone(), persistent: msg.persistent, sync },
+        });
+        let corr = if sync {
+            self.next_corr += 1;
+            producer.outstanding = Some(self.next_corr);
+            self.requests.insert(self.next_corr, (p as u32, msg.clone()));
+            Some(self.next_corr)
+        } else {
+            None
+        };
+        // The next send is due one interval after this one was due.
+        let interval_us = (1_000_000.0 / producer.spec.rate_per_s.max(0.001)) as u64;
+        producer.next_at = producer.next_at.add_us(interval_us).max(now);
+        let next_at = producer.next_at;
+        self.send(ToBroker::Send { msg, corr }, fx);
+        fx.push(Effect::SetTimer {
+            timer: TimerId::App(AppTimer::Produce { producer: p as u32 }),
+            at: next_at,
+        });
+    }
+
+    fn on_reply(&mut self, now: Time, reply: FromBroker, fx: &mut Vec<Effect>) {
+        match reply {
+            FromBroker::Response { corr } => {
+                let Some((p, msg)) = self.requests.remove(&corr) else { return };
+                fx.push(Effect::Observe { observation: Observation::SendAcked { key: msg.key } });
+                let producer = &mut self.producers[p as usize];
+                if producer.outstanding == Some(corr) {
+                    producer.outstanding = None;
+                    if producer.waiting || now >= producer.next_at {
+                        self.produce(now, p as usize, fx);
+                    }
+                }
+            }
+            FromBroker::Deliver { consumer, msg, redelivered } => {
+                let ack = self
+                    .config
+                    .consumers
+                    .iter()
+                    .enumerate()
+                    .find(|(i, _)| self.consumer_id(*i) == consumer)
+                    .map(|(_, c)| c.ack);
+                let Some(ack) = ack else { return };
+                if self.config.protocol == Protocol::Failover && self.audit_seen(msg.id) {
+                    // The connection audit: a duplicate is poison-acked and goes to the DLQ.
+                    fx.push(Effect::Observe { observation: Observation::DuplicateRejected { key: msg.key } });
+                    self.send(ToBroker::PoisonAck { consumer, id: msg.id }, fx);
+                    return;
+                }
+                let latency_us = now.saturating_sub_us(msg.sent_at);
+                fx.push(Effect::Observe {
+                    observation: Observation::Delivered {
+                        key: msg.key,
+                        dest: msg.dest.clone(),
+                        consumer,
+                        redelivered,
+                        latency_us,
+                    },
+                });
+                if ack != AckMode::OnDispatch {
+                    self.send(ToBroker::Ack { consumer, id: msg.id }, fx);
+                }
+            }
+        }
+    }
+
+    fn audit_seen(&mut self, id: MsgId) -> bool {
+        if self.audit_set.contains(&id) {
+            return true;
+        }
+        let window = self.audit.entry(id.producer).or_default();
+        window.push_back(id.seq);
+        self.audit_set.insert(id);
+        if window.len() > CLIENT_AUDIT_DEPTH {
+            let old = window.pop_front().expect("non-empty");
+            self.audit_set.remove(&MsgId { producer: id.producer, seq: old });
+        }
+        false
+    }
+}

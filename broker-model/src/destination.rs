@@ -1,0 +1,245 @@
+//! A master broker's queues in memory: pending messages in store order, consumers with priority
+//! and prefetch, round-robin dispatch, redelivery with a counter, and the cursor audit that sends
+//! a duplicate send to the DLQ (model/activemq.md §4.5, §4.6; `Queue.doActualDispatch`).
+//!
+//! Pure bookkeeping: it returns what to send and what to store; the broker applies it.
+
+use crate::io::ConnId;
+use crate::messaging::{AckMode, ConsumerInfo, Dest, Msg, MsgId};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// `BaseDestination` audit depth per producer.
+pub const AUDIT_DEPTH: usize = 2048;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub conn: ConnId,
+    pub consumer: u32,
+    pub msg: Msg,
+    pub redelivered: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Queued {
+    msg: Msg,
+    redelivered: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Sub {
+    conn: ConnId,
+    info: ConsumerInfo,
+    inflight: BTreeSet<MsgId>,
+}
+
+/// One queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Queue {
+    /// Ready messages by store order.
+    pending: BTreeMap<u64, Queued>,
+    /// Dispatched, not yet acked: id → (order, consumer).
+    inflight: BTreeMap<MsgId, (u64, u32, Queued)>,
+    consumers: BTreeMap<u32, Sub>,
+    next_order: u64,
+    /// The consumer that got the last message (round-robin among equal priorities).
+    last: Option<u32>,
+    /// The cursor audit: recent sequence ids per producer.
+    audit: BTreeMap<u32, VecDeque<u64>>,
+}
+
+impl Queue {
+    pub fn len(&self) -> usize {
+        self.pending.len() + self.inflight.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Every message held (pending or in flight), for the final accounting.
+    pub fn messages(&self) -> impl Iterator<Item = &Msg> {
+        self.pending.values().map(|q| &q.msg).chain(self.inflight.values().map(|(_, _, q)| &q.msg))
+    }
+
+    /// The cursor audit: true if this id was seen recently (a duplicate).
+    fn audit_seen(&mut self, id: MsgId) -> bool {
+        let window = self.audit.entry(id.producer).or_default();
+        if window.contains(&id.seq) {
+            return true;
+        }
+        window.push_back(id.seq);
+        if window.len() > AUDIT_DEPTH {
+            window.pop_front();
+        }
+        false
+    }
+
+    /// Adds a stored (or non-persistent) message. Returns false if the audit rejects it as a
+    /// duplicate, in which case it is not queued.
+    pub fn enqueue(&mut self, msg: Msg) -> bool {
+        if self.audit_seen(msg.id) {
+            return false;
+        }
+        self.next_order += 1;
+        self.pending.insert(self.next_order, Queued { msg, redelivered: 0 });
+        true
+    }
+
+    pub fn add_consumer(&mut self, conn: ConnId, info: ConsumerInfo) {
+        self.consumers.insert(info.consumer, Sub { conn, info, inflight: BTreeSet::new() });
+    }
+
+    /// Removes a consumer; its unacked messages go back in order with `redelivered + 1`.
+    pub fn remove_consumer(&mut self, consumer: u32) {
+        let Some(sub) = self.consumers.remove(&consumer) else { return };
+        for id in sub.inflight {
+            if let Some((order, _, mut queued)) = self.inflight.remove(&id) {
+                queued.redelivered += 1;
+                self.pending.insert(order, queued);
+            }
+        }
+    }
+
+    /// A consumer acked `id`: returns the message if it was in flight to that consumer.
+    pub fn ack(&mut self, consumer: u32, id: MsgId) -> Option<Msg> {
+        match self.inflight.get(&id) {
+            Some((_, owner, _)) if *owner == consumer => {}
+            _ => return None,
+        }
+        let (_, _, queued) = self.inflight.remove(&id).expect("checked");
+        if let Some(sub) = self.consumers.get_mut(&consumer) {
+            sub.inflight.remove(&id);
+        }
+        Some(queued.msg)
+    }
+
+    /// Dispatches what it can: highest priority first, round-robin among equals, each consumer
+    /// up to its prefetch. Messages for `OnDispatch` consumers count as acked at once and are
+    /// returned in the second list.
+    pub fn dispatch(&mut self) -> (Vec<Delivery>, Vec<Msg>) {
+        let mut out = Vec::new();
+        let mut consumed = Vec::new();
+        while let Some((&order, _)) = self.pending.first_key_value() {
+            let Some(consumer) = self.choose() else { break };
+            let queued = self.pending.remove(&order).expect("first");
+            let sub = self.consumers.get_mut(&consumer).expect("chosen");
+            self.last = Some(consumer);
+            out.push(Delivery {
+                conn: sub.conn,
+                consumer,
+                msg: queued.msg.clone(),
+                redelivered: queued.redelivered,
+            });
+            if sub.info.ack == AckMode::OnDispatch {
+                consumed.push(queued.msg);
+            } else {
+                sub.inflight.insert(queued.msg.id);
+                self.inflight.insert(queued.msg.id, (order, consumer, queued));
+            }
+        }
+        (out, consumed)
+    }
+
+    fn choose(&self) -> Option<u32> {
+        let ready: Vec<(&u32, &Sub)> = self
+            .consumers
+            .iter()
+            .filter(|(_, s)| (s.inflight.len() as u32) < s.info.prefetch.max(1))
+            .collect();
+        let top = ready.iter().map(|(_, s)| s.info.priority).max()?;
+        let candidates: Vec<u32> =
+            ready.iter().filter(|(_, s)| s.info.priority == top).map(|(id, _)| **id).collect();
+        // Round-robin: the first candidate after the last one served.
+        let next = self.last.and_then(|last| candidates.iter().find(|c| **c > last).copied());
+        Some(next.unwrap_or(candidates[0]))
+    }
+}
+
+/// All queues of a master.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Destinations {
+    pub queues: BTreeMap<Dest, Queue>,
+}
+
+impl Destinations {
+    pub fn queue(&mut self, dest: &Dest) -> &mut Queue {
+        self.queues.entry(dest.clone()).or_default()
+    }
+
+    /// Removes every consumer of a connection (the connection dropped).
+    pub fn remove_connection(&mut self, conn: ConnId) {
+        for queue in self.queues.values_mut() {
+            let gone: Vec<u32> =
+                queue.consumers.iter().filter(|(_, s)| s.conn == conn).map(|(id, _)| *id).collect();
+            for consumer in gone {
+                queue.remove_consumer(consumer);
+            }
+        }
+    }
+
+    /// The destination a consumer reads.
+    pub fn dest_of(&self, consumer: u32) -> Option<Dest> {
+        self.queues.iter().find(|(_, q)| q.consumers.contains_key(&consumer)).map(|(d, _)| d.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Time;
+
+    fn msg(seq: u64) -> Msg {
+        let id = MsgId { producer: 1, seq };
+        Msg { id, key: id, dest: Dest::Queue("q".into()), persistent: true, size: 10, sent_at: Time::ZERO }
+    }
+
+    fn consumer(id: u32, prefetch: u32, priority: u8) -> ConsumerInfo {
+        ConsumerInfo {
+            consumer: id,
+            dest: Dest::Queue("q".into()),
+            prefetch,
+            priority,
+            ack: AckMode::Auto,
+            durable: None,
+        }
+    }
+
+    #[test]
+    fn dispatch_is_round_robin_within_prefetch_and_priority_first() {
+        let mut q = Queue::default();
+        q.add_consumer(ConnId::In(1), consumer(1, 2, 4));
+        q.add_consumer(ConnId::In(2), consumer(2, 2, 4));
+        q.add_consumer(ConnId::In(3), consumer(3, 10, 1));
+        for seq in 1..=6 {
+            assert!(q.enqueue(msg(seq)));
+        }
+        let (out, _) = q.dispatch();
+        let to: Vec<(u32, u64)> = out.iter().map(|d| (d.consumer, d.msg.id.seq)).collect();
+        // Priority 4 consumers alternate until their prefetch (2) is full; the rest go to 3.
+        assert_eq!(to, vec![(1, 1), (2, 2), (1, 3), (2, 4), (3, 5), (3, 6)]);
+    }
+
+    #[test]
+    fn a_removed_consumer_s_messages_are_redelivered_in_order_with_a_counter() {
+        let mut q = Queue::default();
+        q.add_consumer(ConnId::In(1), consumer(1, 10, 4));
+        for seq in 1..=3 {
+            q.enqueue(msg(seq));
+        }
+        q.dispatch();
+        assert!(q.ack(1, MsgId { producer: 1, seq: 1 }).is_some());
+        q.remove_consumer(1);
+        q.add_consumer(ConnId::In(2), consumer(2, 10, 4));
+        let (out, _) = q.dispatch();
+        let got: Vec<(u64, u32)> = out.iter().map(|d| (d.msg.id.seq, d.redelivered)).collect();
+        assert_eq!(got, vec![(2, 1), (3, 1)]);
+    }
+
+    #[test]
+    fn the_cursor_audit_rejects_a_duplicate_send() {
+        let mut q = Queue::default();
+        assert!(q.enqueue(msg(1)));
+        assert!(!q.enqueue(msg(1)));
+        assert_eq!(q.len(), 1);
+    }
+}

@@ -1,0 +1,265 @@
+//! The replicated LevelDB store's log (model/activemq.md §2): records at byte positions, split
+//! into log files of `log_size` bytes, which is what replication streams, transfers and elects by.
+//!
+//! Only what changes behaviour is kept: message adds and removes with their sizes. The LevelDB
+//! index is derived by replaying the log ([`Log::replay`]); index snapshot files are not modelled.
+
+use crate::messaging::{Dest, Msg, MsgId};
+use std::collections::BTreeMap;
+
+/// Bytes of a log record besides the message body (record header, message headers, index keys).
+pub const RECORD_OVERHEAD: u64 = 120;
+/// Bytes of a remove (ack) record.
+pub const REMOVE_RECORD: u64 = 60;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum LogOp {
+    /// A persistent message stored in a destination.
+    Add { msg: Msg },
+    /// A message consumed (acked) or moved away.
+    Remove { dest: Dest, id: MsgId },
+}
+
+/// One log record at its byte position.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Entry {
+    pub start: u64,
+    pub op: LogOp,
+}
+
+impl Entry {
+    pub fn len(&self) -> u64 {
+        match &self.op {
+            LogOp::Add { msg } => RECORD_OVERHEAD + msg.size as u64,
+            LogOp::Remove { .. } => REMOVE_RECORD,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    pub fn end(&self) -> u64 {
+        self.start + self.len()
+    }
+
+    fn digest(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325 ^ self.start;
+        let mut mix = |v: u64| {
+            h ^= v;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        };
+        match &self.op {
+            LogOp::Add { msg } => {
+                mix(1);
+                mix(msg.id.producer as u64);
+                mix(msg.id.seq);
+                mix(msg.size as u64);
+            }
+            LogOp::Remove { id, .. } => {
+                mix(2);
+                mix(id.producer as u64);
+                mix(id.seq);
+            }
+        }
+        h
+    }
+}
+
+/// A log file as a `SyncResponse` lists it: its start position, length and checksum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LogFile {
+    pub start: u64,
+    pub length: u64,
+    pub crc: u64,
+}
+
+/// The store's log: records in position order; a new file starts when a record would start at
+/// or past the current file's start plus `log_size` (`RecordLog` rotation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Log {
+    entries: Vec<Entry>,
+    /// Index into `entries` of each file's first record.
+    file_heads: Vec<usize>,
+    log_size: u64,
+}
+
+/// What a master rebuilds from its log: the stored messages of each destination in log order,
+/// and the last sequence id logged for each producer (`producerSequenceIdTracker`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recovered {
+    pub messages: BTreeMap<Dest, Vec<Msg>>,
+    pub producer_seq: BTreeMap<u32, u64>,
+}
+
+impl Log {
+    pub fn new(log_size: u64) -> Log {
+        assert!(log_size > 0);
+        Log { entries: Vec::new(), file_heads: Vec::new(), log_size }
+    }
+
+    /// The append position: where the next record starts.
+    pub fn end(&self) -> u64 {
+        self.entries.last().map_or(0, Entry::end)
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Appends a record at the append position.
+    pub fn append(&mut self, op: LogOp) -> Entry {
+        let entry = Entry { start: self.end(), op };
+        self.write(entry.clone());
+        entry
+    }
+
+    /// Writes a record at its own position (a slave writing a `wal` frame). A record past the
+    /// end leaves a hole; a record before the end is a programming error.
+    pub fn write(&mut self, entry: Entry) {
+        assert!(entry.start >= self.end(), "log write at {} behind the end {}", entry.start, self.end());
+        let head = self.file_heads.last().map(|i| self.entries[*i].start);
+        if head.is_none_or(|start| entry.start >= start + self.log_size) {
+            self.file_heads.push(self.entries.len());
+        }
+        self.entries.push(entry);
+    }
+
+    /// Drops every record that starts at or after `pos`.
+    pub fn truncate(&mut self, pos: u64) {
+        let keep = self.entries.partition_point(|e| e.start < pos);
+        self.entries.truncate(keep);
+        self.file_heads.retain(|i| *i < keep);
+    }
+
+    /// Records starting at or after `from` and before `to`.
+    pub fn range(&self, from: u64, to: u64) -> &[Entry] {
+        let a = self.entries.partition_point(|e| e.start < from);
+        let b = self.entries.partition_point(|e| e.start < to);
+        &self.entries[a..b]
+    }
+
+    /// The log files with their lengths and checksums, as of now.
+    pub fn files(&self) -> Vec<LogFile> {
+        let mut files = Vec::with_capacity(self.file_heads.len());
+        for (n, head) in self.file_heads.iter().enumerate() {
+            let tail = self.file_heads.get(n + 1).copied().unwrap_or(self.entries.len());
+            let records = &self.entries[*head..tail];
+            let start = records[0].start;
+            let end = records.last().expect("a file has a record").end();
+            let crc = records.iter().fold(0u64, |acc, e| acc.rotate_left(5) ^ e.digest());
+            files.push(LogFile { start, length: end - start, crc });
+        }
+        files
+    }
+
+    /// `transfer_missing`: the first position from which a slave holding `mine` must download
+    /// to match `theirs` (a file is reused only with the same start, length and checksum; any
+    /// other file is downloaded whole). `None` when nothing differs.
+    pub fn first_missing(mine: &[LogFile], theirs: &[LogFile]) -> Option<u64> {
+        for file in theirs {
+            if !mine.contains(file) {
+                return Some(file.start);
+            }
+        }
+        let master_end = theirs.last().map_or(0, |f| f.start + f.length);
+        let my_end = mine.last().map_or(0, |f| f.start + f.length);
+        (my_end != master_end).then_some(master_end)
+    }
+
+    /// Replays the log into destinations and the producer audit (LevelDB index rebuild).
+    pub fn replay(&self) -> Recovered {
+        let mut recovered = Recovered::default();
+        let mut index: BTreeMap<(Dest, MsgId), usize> = BTreeMap::new();
+        let mut slots: BTreeMap<Dest, Vec<Option<Msg>>> = BTreeMap::new();
+        for entry in &self.entries {
+            match &entry.op {
+                LogOp::Add { msg } => {
+                    let seq = recovered.producer_seq.entry(msg.id.producer).or_insert(0);
+                    *seq = (*seq).max(msg.id.seq);
+                    let list = slots.entry(msg.dest.clone()).or_default();
+                    index.insert((msg.dest.clone(), msg.id), list.len());
+                    list.push(Some(msg.clone()));
+                }
+                LogOp::Remove { dest, id } => {
+                    if let Some(slot) = index.remove(&(dest.clone(), *id)) {
+                        slots.get_mut(dest).expect("indexed")[slot] = None;
+                    }
+                }
+            }
+        }
+        for (dest, list) in slots {
+            let live: Vec<Msg> = list.into_iter().flatten().collect();
+            if !live.is_empty() {
+                recovered.messages.insert(dest, live);
+            }
+        }
+        recovered
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::time::Time;
+
+    fn msg(seq: u64, size: u32) -> Msg {
+        let id = MsgId { producer: 1, seq };
+        Msg { id, key: id, dest: Dest::Queue("q".into()), persistent: true, size, sent_at: Time::ZERO }
+    }
+
+    #[test]
+    fn positions_are_bytes_and_files_rotate() {
+        let mut log = Log::new(1000);
+        let a = log.append(LogOp::Add { msg: msg(1, 380) });
+        assert_eq!((a.start, a.end()), (0, 500));
+        log.append(LogOp::Add { msg: msg(2, 380) });
+        log.append(LogOp::Add { msg: msg(3, 380) });
+        assert_eq!(log.end(), 1500);
+        let files = log.files();
+        assert_eq!(files.len(), 2, "{files:?}");
+        assert_eq!((files[0].start, files[0].length), (0, 1000));
+        assert_eq!((files[1].start, files[1].length), (1000, 500));
+    }
+
+    #[test]
+    fn replay_keeps_unremoved_messages_in_order_and_producer_sequence() {
+        let mut log = Log::new(1 << 20);
+        for seq in 1..=4 {
+            log.append(LogOp::Add { msg: msg(seq, 10) });
+        }
+        log.append(LogOp::Remove { dest: Dest::Queue("q".into()), id: MsgId { producer: 1, seq: 2 } });
+        let recovered = log.replay();
+        let seqs: Vec<u64> = recovered.messages[&Dest::Queue("q".into())].iter().map(|m| m.id.seq).collect();
+        assert_eq!(seqs, vec![1, 3, 4]);
+        assert_eq!(recovered.producer_seq[&1], 4);
+    }
+
+    #[test]
+    fn a_differing_file_is_downloaded_whole() {
+        let mut master = Log::new(1000);
+        for seq in 1..=5 {
+            master.append(LogOp::Add { msg: msg(seq, 380) });
+        }
+        let mut slave = master.clone();
+        slave.truncate(2000);
+        assert_eq!(slave.end(), 2000);
+        // Files [0,1000) and [1000,2000) match; the master's third file differs in length.
+        assert_eq!(Log::first_missing(&slave.files(), &master.files()), Some(2000));
+        let mut behind = master.clone();
+        behind.truncate(1500);
+        // The second file is shorter: downloaded whole from its start.
+        assert_eq!(Log::first_missing(&behind.files(), &master.files()), Some(1000));
+        assert_eq!(Log::first_missing(&master.files(), &master.files()), None);
+        // A slave with records the master lacks (an old master) re-downloads that file.
+        let mut diverged = master.clone();
+        diverged.truncate(2000);
+        diverged.append(LogOp::Add { msg: msg(99, 380) });
+        master.truncate(2000);
+        assert_eq!(Log::first_missing(&diverged.files(), &master.files()), Some(2000));
+    }
+}

@@ -1,0 +1,153 @@
+//! The message checker, in the manner of Jepsen's total-queue: after the run (whose producers
+//! stop before the end so consumers drain), every message the application sent is accounted for
+//! by its application key.
+//!
+//! - `lost`: a persistent send was acknowledged, yet it was never delivered, never dead-lettered
+//!   and no serving master still holds it;
+//! - `unexpected`: delivered but never sent;
+//! - `duplicated`: delivered to the application more than once (a redelivery after a lost ack
+//!   is at-least-once behaviour, counted but not judged);
+//! - `recovered`: a send of unknown outcome (no response) that turned up anyway;
+//! - `out_of_order`: on a queue with one consumer, a producer's first deliveries went backwards;
+//! - `dlq`: messages moved to the dead-letter queue.
+//!
+//! The verdict judges loss against what the configuration promises: with a remote part in
+//! `sync` and at most a minority of any group down at once, an acknowledged loss is a failure;
+//! with `local_*` it is the configuration's known risk, reported in the counts.
+
+use super::Context;
+use crate::history::Kind;
+use crate::outcome::Violation;
+use broker_model::messaging::{Dest, MsgId};
+use broker_model::Observation;
+use std::collections::{BTreeMap, BTreeSet};
+
+#[derive(Debug, Default)]
+struct Account {
+    dest: Option<Dest>,
+    persistent: bool,
+    acked: bool,
+    deliveries: u32,
+    dead: bool,
+    held: bool,
+}
+
+/// Counts by name; also pushes violations.
+pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap<String, u64> {
+    let mut counts = BTreeMap::new();
+    if context.spec.workload.is_empty() {
+        return counts;
+    }
+    let mut accounts: BTreeMap<MsgId, Account> = BTreeMap::new();
+    let mut unexpected = BTreeSet::new();
+    let mut duplicate_sends = Vec::new();
+    // First deliveries per (producer, queue), for the order check.
+    let mut firsts: BTreeMap<(u32, Dest), Vec<u64>> = BTreeMap::new();
+    let mut consumers_of: BTreeMap<Dest, BTreeSet<u32>> = BTreeMap::new();
+    let mut suppressed = 0;
+    let mut rejected = 0;
+    for event in &context.history.events {
+        let Kind::Observed(observation) = &event.kind else { continue };
+        match observation {
+            Observation::Sent { key, dest, persistent, .. } => {
+                let account = accounts.entry(*key).or_default();
+                account.dest = Some(dest.clone());
+                account.persistent = *persistent;
+            }
+            Observation::SendAcked { key } => accounts.entry(*key).or_default().acked = true,
+            Observation::Delivered { key, dest, consumer, redelivered, .. } => {
+                match accounts.get_mut(key) {
+                    Some(account) if account.dest.is_some() => account.deliveries += 1,
+                    _ => {
+                        unexpected.insert(*key);
+                        continue;
+                    }
+                }
+                consumers_of.entry(dest.clone()).or_default().insert(*consumer);
+                if *redelivered == 0 {
+                    firsts.entry((key.producer, dest.clone())).or_default().push(key.seq);
+                }
+            }
+            Observation::DeadLettered { key, .. } => accounts.entry(*key).or_default().dead = true,
+            Observation::DuplicateSend { key } => duplicate_sends.push((event.at, *key)),
+            Observation::ResendSuppressed { .. } => suppressed += 1,
+            Observation::DuplicateRejected { .. } => rejected += 1,
+            _ => {}
+        }
+    }
+    for (_, msg) in &context.held {
+        if let Some(account) = accounts.get_mut(&msg.key) {
+            account.held = true;
+        }
+    }
+    let sent: Vec<(&MsgId, &Account)> = accounts.iter().filter(|(_, a)| a.dest.is_some()).collect();
+    let lost: Vec<MsgId> = sent
+        .iter()
+        .filter(|(_, a)| a.acked && a.persistent && a.deliveries == 0 && !a.dead && !a.held)
+        .map(|(k, _)| **k)
+        .collect();
+    let mut out_of_order = 0;
+    for ((_, dest), seqs) in &firsts {
+        if consumers_of.get(dest).map_or(0, BTreeSet::len) != 1 {
+            continue;
+        }
+        out_of_order += seqs.windows(2).filter(|w| w[1] < w[0]).count() as u64;
+    }
+    let count = |f: &dyn Fn(&Account) -> bool| sent.iter().filter(|(_, a)| f(a)).count() as u64;
+    counts.insert("sent".into(), sent.len() as u64);
+    counts.insert("acked".into(), count(&|a| a.acked));
+    counts.insert("delivered".into(), count(&|a| a.deliveries > 0));
+    counts.insert("lost".into(), lost.len() as u64);
+    counts.insert("duplicated".into(), count(&|a| a.deliveries > 1));
+    counts.insert("unexpected".into(), unexpected.len() as u64);
+    counts.insert("dlq".into(), count(&|a| a.dead));
+    counts.insert("recovered".into(), count(&|a| !a.acked && (a.deliveries > 0 || a.dead || a.held)));
+    counts.insert("held_at_end".into(), count(&|a| a.held));
+    counts.insert("out_of_order".into(), out_of_order);
+    counts.insert("resends_suppressed".into(), suppressed);
+    counts.insert("duplicates_rejected".into(), rejected);
+    counts.insert("duplicate_sends_stored".into(), duplicate_sends.len() as u64);
+
+    let promised = context.spec.settings.sync.has_remote()
+        && max_down_in_any_group(context) <= (context.spec.settings.replicas / 2) as usize;
+    if promised && !lost.is_empty() {
+        violations.push(Violation::AcknowledgedLoss { count: lost.len() as u64, first: lost[0].to_string() });
+    }
+    if let Some(key) = unexpected.first() {
+        violations.push(Violation::Unexpected { count: unexpected.len() as u64, first: key.to_string() });
+    }
+    // Under quorum sync a failover resend of a stored message must be dropped by the producer
+    // audit; a duplicate reaching the store means the audit failed.
+    if context.spec.settings.sync.has_remote() {
+        if let Some((at, key)) = duplicate_sends.first() {
+            violations.push(Violation::DuplicateStored {
+                at: *at,
+                count: duplicate_sends.len() as u64,
+                first: key.to_string(),
+            });
+        }
+    }
+    counts
+}
+
+/// The most brokers of one group down (crashed, paused, or on a dead host) at the same time.
+fn max_down_in_any_group(context: &Context<'_>) -> usize {
+    let mut down: BTreeMap<u32, BTreeSet<usize>> = BTreeMap::new();
+    let mut worst = 0;
+    for event in &context.history.events {
+        let Some(process) = event.process else { continue };
+        let Some(group) = context.layout.processes[process].group() else { continue };
+        let set = down.entry(group).or_default();
+        match event.kind {
+            Kind::Crashed | Kind::Paused => {
+                set.insert(process);
+            }
+            Kind::Started | Kind::Resumed => {
+                set.remove(&process);
+            }
+            _ => {}
+        }
+        worst = worst.max(set.len());
+    }
+    worst
+}
