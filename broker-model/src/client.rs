@@ -119,6 +119,8 @@ pub struct Client {
     audit: BTreeMap<u32, VecDeque<u64>>,
     audit_set: BTreeSet<MsgId>,
     next_wire_producer: u32,
+    /// The application started (consumers subscribe, producers send) at `start_ms`.
+    started: bool,
 }
 
 impl Client {
@@ -155,6 +157,7 @@ impl Client {
             audit: BTreeMap::new(),
             audit_set: BTreeSet::new(),
             next_wire_producer: config.index * 1000 + 100,
+            started: false,
             config,
         }
     }
@@ -193,6 +196,10 @@ impl Client {
     fn on_timer(&mut self, now: Time, timer: AppTimer, fx: &mut Vec<Effect>) {
         match timer {
             AppTimer::Start => {
+                self.started = true;
+                if self.connected {
+                    self.subscribe(fx);
+                }
                 for p in 0..self.producers.len() {
                     self.producers[p].next_at = now;
                     self.produce(now, p, fx);
@@ -277,17 +284,8 @@ impl Client {
         fx.push(Effect::Observe { observation: Observation::ClientConnected { broker } });
         let failover = self.config.protocol == Protocol::Failover;
         self.send(ToBroker::Connect { client: self.config.index, reconnect: reconnect && failover }, fx);
-        for i in 0..self.config.consumers.len() {
-            let spec = &self.config.consumers[i];
-            let info = ConsumerInfo {
-                consumer: self.consumer_id(i),
-                dest: spec.dest.clone(),
-                prefetch: spec.prefetch,
-                priority: spec.priority,
-                ack: spec.ack,
-                durable: None,
-            };
-            self.send(ToBroker::Subscribe(info), fx);
+        if self.started {
+            self.subscribe(fx);
         }
         if !failover && reconnect {
             // A new STOMP connection is a new producer: resends carry new message ids.
@@ -316,6 +314,22 @@ impl Client {
             if self.producers[p].waiting && self.producers[p].outstanding.is_none() {
                 self.produce(now, p, fx);
             }
+        }
+    }
+
+    /// Creates (or, after a reconnect, re-creates with the same ids) every consumer.
+    fn subscribe(&self, fx: &mut Vec<Effect>) {
+        for i in 0..self.config.consumers.len() {
+            let spec = &self.config.consumers[i];
+            let info = ConsumerInfo {
+                consumer: self.consumer_id(i),
+                dest: spec.dest.clone(),
+                prefetch: spec.prefetch,
+                priority: spec.priority,
+                ack: spec.ack,
+                durable: None,
+            };
+            self.send(ToBroker::Subscribe(info), fx);
         }
     }
 
