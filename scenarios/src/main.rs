@@ -220,7 +220,7 @@ fn run_batches(
 }
 
 fn replay(spec: &Spec, seed: u64) -> ExitCode {
-    let outcome = run(spec, seed, RunOptions { keep_trace: true });
+    let outcome = run(spec, seed, RunOptions { keep_trace: true, ..Default::default() });
     println!("# amqsim replay {} --seed {seed}", spec.name);
     for line in &outcome.trace {
         println!("{line}");

@@ -78,6 +78,8 @@ pub struct Outcome {
     pub simulated_ms: u64,
     /// The readable trace, when asked for (replay).
     pub trace: Vec<String>,
+    /// The history, when asked for (`RunOptions::keep_history`).
+    pub history: crate::history::History,
 }
 
 impl Outcome {

@@ -11,6 +11,8 @@ use std::time::Duration;
 pub struct RunOptions {
     /// Keep the readable trace lines (replay); the hash is computed either way.
     pub keep_trace: bool,
+    /// Return the run's history in the outcome (tests that inspect events).
+    pub keep_history: bool,
 }
 
 /// Runs `spec` with `seed` to its end and checks it. A model assertion failure is caught and
@@ -43,6 +45,7 @@ pub fn run(spec: &Spec, seed: u64, options: RunOptions) -> Outcome {
                 events: 0,
                 simulated_ms: 0,
                 trace: Vec::new(),
+                history: Default::default(),
             }
         }
     }
@@ -86,5 +89,6 @@ async fn simulate(spec: Spec, seed: u64, options: RunOptions) -> Outcome {
         events,
         simulated_ms: end.as_ms(),
         trace: std::mem::take(&mut world.trace).into_lines(),
+        history: if options.keep_history { std::mem::take(&mut world.history) } else { Default::default() },
     }
 }

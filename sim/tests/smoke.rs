@@ -52,7 +52,11 @@ fn master_crash() -> Spec {
 
 #[test]
 fn master_crash_smoke() {
-    let outcome = run(&master_crash(), 1, RunOptions { keep_trace: std::env::var("SHOW").is_ok() });
+    let outcome = run(
+        &master_crash(),
+        1,
+        RunOptions { keep_trace: std::env::var("SHOW").is_ok(), ..Default::default() },
+    );
     if std::env::var("SHOW").is_ok() {
         for line in &outcome.trace {
             if line.contains("!!")

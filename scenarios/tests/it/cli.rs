@@ -50,6 +50,52 @@ fn bad_input_exits_2_with_one_line() {
     let (code, _, err) = amqsim(&["run", "--scenario-file", "/nonexistent/x.toml"]);
     assert_eq!(code, 2);
     assert_one_line_error(&err, &["/nonexistent/x.toml"]);
+
+    let (code, _, err) = amqsim(&["run", "master-crash", "--seeds", "0..1", "--set", "colour=red"]);
+    assert_eq!(code, 2);
+    assert_one_line_error(&err, &["--set", "colour", "unknown setting", "sync"]);
+
+    let (code, _, err) = amqsim(&["run", "master-crash", "--seeds", "0..1", "--set", "sync=fast"]);
+    assert_eq!(code, 2);
+    assert_one_line_error(&err, &["--set", "sync", "quorum_mem", "`fast`"]);
+
+    let (code, _, err) = amqsim(&["replay", "master-crash", "--seed", "1", "--set", "zk_session_timeout_ms"]);
+    assert_eq!(code, 2);
+    assert_one_line_error(&err, &["--set", "<setting>=<value>"]);
+
+    let (code, _, err) = amqsim(&["run", "master-crash", "--seeds", "0..1", "--set", "fsync_us=[9, 1]"]);
+    assert_eq!(code, 2);
+    assert_one_line_error(&err, &["--set", "fsync_us", "min <= max"]);
+
+    let text = format!(
+        "{}\n[[client]]\nprotocol = \"amqp\"\n",
+        "name = \"x\"\nduration_s = 10\nliveness_deadline_s = 5"
+    );
+    let file = temp_file("client.toml", &text);
+    let (code, _, err) = amqsim(&["run", "--scenario-file", &file]);
+    assert_eq!(code, 2);
+    assert_one_line_error(&err, &["client.toml", "client[0].protocol", "openwire or stomp"]);
+}
+
+#[test]
+fn run_json_counts_messages_and_set_changes_the_sync_mode() {
+    let (code, out, err) = amqsim(&["run", "local-disk-loss", "--seeds", "0..2", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert!(summary["counts"]["lost"].as_u64().expect("lost") > 0, "{summary}");
+    assert_eq!(summary["seeds_with_loss"], 2);
+    for name in ["sent", "acked", "delivered", "duplicated", "unexpected", "dlq"] {
+        assert!(summary["counts"][name].is_u64(), "counts.{name} in {summary}");
+    }
+    assert!(summary["throughput"]["acked_per_sim_s"].as_f64().expect("a rate") > 10.0);
+    assert!(summary["timings_ms"]["latency_p99_ms"]["p50"].is_number());
+
+    let (code, out, err) =
+        amqsim(&["run", "local-disk-loss", "--seeds", "0..2", "--json", "--set", "sync=quorum_disk"]);
+    assert_eq!(code, 0, "{err}");
+    let summary: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(summary["counts"]["lost"], 0, "{summary}");
+    assert_eq!(summary["seeds_with_loss"], 0);
 }
 
 #[test]

@@ -21,7 +21,7 @@ fn same_seed_same_hash_different_seed_different_hash() {
 fn keeping_the_trace_does_not_change_the_run() {
     let spec = spec("master-crash");
     let quiet = run_seed(&spec, 3);
-    let traced = run(&spec, 3, RunOptions { keep_trace: true });
+    let traced = run(&spec, 3, RunOptions { keep_trace: true, ..Default::default() });
     assert_eq!(quiet.trace_hash, traced.trace_hash);
     assert_eq!(traced.trace.len() as u64, traced.events);
 }

@@ -5,6 +5,7 @@ mod checkers;
 mod cli;
 mod determinism;
 mod failover;
+mod messages;
 
 use scenarios::builtin;
 use sim::{run, Outcome, RunOptions, Spec};
