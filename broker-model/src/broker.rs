@@ -854,6 +854,9 @@ impl Broker {
         assert_eq!(master.phase, MasterPhase::Recovering);
         // The index is rebuilt from the log: stored messages and the producer audit.
         let recovered = self.log.replay();
+        for (topic, sub) in &recovered.durable {
+            master.destinations.subscribe(topic, sub, true);
+        }
         for (dest, messages) in recovered.messages {
             let queue = master.destinations.queue(&dest);
             for msg in messages {
@@ -1280,8 +1283,22 @@ impl Broker {
             }
             Message::Repl(ReplMsg::Login { node_id }) => {
                 let Store::Master(master) = &mut inst.store else { return };
-                let Some(session) = master.sessions.get_mut(&conn) else { return };
-                // `handle_sync`: register, reply with the files; streaming starts now.
+                if !master.sessions.contains_key(&conn) {
+                    return;
+                }
+                // `handle_sync`: a newer session of the same slave replaces the old one.
+                let stale: Vec<ConnId> = master
+                    .sessions
+                    .iter()
+                    .filter(|(c, s)| **c != conn && s.node_id.as_deref() == Some(node_id.as_str()))
+                    .map(|(c, _)| *c)
+                    .collect();
+                for old in stale {
+                    master.sessions.remove(&old);
+                    fx.push(Effect::Close { conn: old });
+                }
+                let session = master.sessions.get_mut(&conn).expect("checked");
+                // Register, reply with the files; streaming starts now.
                 session.node_id = Some(node_id);
                 let position = self.log.end();
                 session.sync_position = Some(position);
@@ -1360,16 +1377,34 @@ fn on_client_command(
     match command {
         ToBroker::Connect { reconnect, .. } => client.reconnect = reconnect,
         ToBroker::Subscribe(info) => {
-            let dest = info.dest.clone();
-            master.destinations.queue(&dest).add_consumer(conn, info);
-            dispatch(master, &dest, fx);
+            let slot = match &info.dest {
+                Dest::Queue(_) => info.dest.clone(),
+                Dest::Topic(topic) => {
+                    let durable = info.durable.is_some();
+                    let sub = info.durable.clone().unwrap_or_else(|| format!("c{}", info.consumer));
+                    let (slot, new) = master.destinations.subscribe(topic, &sub, durable);
+                    if durable && new {
+                        // `addSubscription`: stored, and the topic's messages kept for it from now.
+                        let op = LogOp::AddSub { topic: topic.clone(), sub };
+                        master.writer.queue.push_back(Pending { op, sync: true, reply: None });
+                    }
+                    slot
+                }
+            };
+            master.destinations.queue(&slot).add_consumer(conn, info);
+            dispatch(master, &slot, fx);
         }
         ToBroker::Send { msg, corr } => {
             let reply = corr.map(|c| (conn, c));
-            if !msg.persistent {
-                let dest = msg.dest.clone();
-                enqueue(master, msg, fx);
-                dispatch(master, &dest, fx);
+            // A topic message is stored only if a durable subscription needs it
+            // (`Topic.canOptimizeOutPersistence`).
+            let stored = msg.persistent
+                && match &msg.dest {
+                    Dest::Queue(_) => true,
+                    Dest::Topic(topic) => master.destinations.has_durable(topic),
+                };
+            if !stored {
+                deliver_new(master, msg, fx);
                 respond(master, reply, fx);
                 return;
             }
@@ -1384,28 +1419,39 @@ fn on_client_command(
             master.writer.queue.push_back(Pending { op: LogOp::Add { msg }, sync: corr.is_some(), reply });
         }
         ToBroker::Ack { consumer, id } => {
-            let Some(dest) = master.destinations.dest_of(consumer) else { return };
-            if let Some(msg) = master.destinations.queue(&dest).ack(consumer, id) {
-                if msg.persistent {
-                    master.writer.queue.push_back(Pending {
-                        op: LogOp::Remove { dest: dest.clone(), id },
-                        sync: false,
-                        reply: None,
-                    });
+            let Some(slot) = master.destinations.dest_of(consumer) else { return };
+            if let Some(msg) = master.destinations.queue(&slot).ack(consumer, id) {
+                if let Some(op) = consumed_op(master, &slot, &msg) {
+                    master.writer.queue.push_back(Pending { op, sync: false, reply: None });
                 }
             }
-            dispatch(master, &dest, fx);
+            dispatch(master, &slot, fx);
         }
         ToBroker::PoisonAck { consumer, id } => {
-            let Some(dest) = master.destinations.dest_of(consumer) else { return };
-            if let Some(msg) = master.destinations.queue(&dest).ack(consumer, id) {
+            let Some(slot) = master.destinations.dest_of(consumer) else { return };
+            if let Some(msg) = master.destinations.queue(&slot).ack(consumer, id) {
                 fx.push(Effect::Observe {
                     observation: Observation::DeadLettered { key: msg.key, poison: true },
                 });
-                dead_letter(master, msg, fx);
+                dead_letter(master, &slot, msg);
             }
-            dispatch(master, &dest, fx);
+            dispatch(master, &slot, fx);
         }
+    }
+}
+
+/// The store operation that records `slot` consuming `msg`: a remove for a queue, an ack
+/// position for a durable subscription, nothing for what was never stored.
+fn consumed_op(master: &MasterStore, slot: &Dest, msg: &Msg) -> Option<LogOp> {
+    if !msg.persistent {
+        return None;
+    }
+    match master.destinations.subs.get(slot) {
+        None => Some(LogOp::Remove { dest: slot.clone(), id: msg.id }),
+        Some(sub) if sub.durable => {
+            Some(LogOp::SubAck { topic: sub.topic.clone(), sub: sub.sub.clone(), id: msg.id })
+        }
+        Some(_) => None,
     }
 }
 
@@ -1417,54 +1463,64 @@ fn respond(master: &MasterStore, reply: Option<(ConnId, u64)>, fx: &mut Vec<Effe
     }
 }
 
-/// Moves a message to the DLQ: removed from its destination, added to `ActiveMQ.DLQ`.
-fn dead_letter(master: &mut MasterStore, msg: Msg, fx: &mut Vec<Effect>) {
+/// Moves a message out of `slot` into `ActiveMQ.DLQ`.
+fn dead_letter(master: &mut MasterStore, slot: &Dest, msg: Msg) {
     let dlq = Dest::Queue(DLQ.to_string());
-    if msg.persistent {
-        let remove = LogOp::Remove { dest: msg.dest.clone(), id: msg.id };
-        master.writer.queue.push_back(Pending { op: remove, sync: false, reply: None });
-        let moved = Msg { dest: dlq, ..msg };
+    if let Some(op) = consumed_op(master, slot, &msg) {
+        master.writer.queue.push_back(Pending { op, sync: false, reply: None });
+    }
+    let moved = Msg { dest: dlq, ..msg };
+    if moved.persistent {
         master.writer.queue.push_back(Pending { op: LogOp::Add { msg: moved }, sync: false, reply: None });
     } else {
-        let moved = Msg { dest: dlq, ..msg };
-        enqueue(master, moved, fx);
+        master.destinations.queue(&moved.dest.clone()).enqueue(moved);
     }
 }
 
-/// A message is in its destination (stored, if persistent): queue it, unless the cursor audit
-/// says it is a duplicate send — then it goes to the DLQ.
-fn enqueue(master: &mut MasterStore, msg: Msg, fx: &mut Vec<Effect>) {
+/// A message reaches its destination (stored first, if it is to be stored) and is dispatched:
+/// a queue's cursor audit sends a duplicate send to the DLQ; a topic copies it to every
+/// subscription.
+fn deliver_new(master: &mut MasterStore, msg: Msg, fx: &mut Vec<Effect>) {
     let dest = msg.dest.clone();
-    if dest.is_dlq() {
-        master.destinations.queue(&dest).enqueue(msg);
-        return;
-    }
-    if !master.destinations.queue(&dest).enqueue(msg.clone()) {
-        fx.push(Effect::Observe { observation: Observation::DuplicateSend { key: msg.key } });
-        fx.push(Effect::Observe { observation: Observation::DeadLettered { key: msg.key, poison: false } });
-        dead_letter(master, msg, fx);
+    match &dest {
+        Dest::Queue(_) if dest.is_dlq() => {
+            master.destinations.queue(&dest).enqueue(msg);
+        }
+        Dest::Queue(_) => {
+            if !master.destinations.queue(&dest).enqueue(msg.clone()) {
+                fx.push(Effect::Observe { observation: Observation::DuplicateSend { key: msg.key } });
+                fx.push(Effect::Observe {
+                    observation: Observation::DeadLettered { key: msg.key, poison: false },
+                });
+                dead_letter(master, &dest, msg);
+            }
+            dispatch(master, &dest, fx);
+        }
+        Dest::Topic(topic) => {
+            for slot in master.destinations.slots_of(topic) {
+                master.destinations.queue(&slot).enqueue(msg.clone());
+                dispatch(master, &slot, fx);
+            }
+        }
     }
 }
 
-/// A batch is done: its messages become dispatchable and sync sends get their responses.
+/// A batch is done: its messages reach their destinations and sync sends get their responses.
 fn complete(master: &mut MasterStore, ops: Vec<Pending>, fx: &mut Vec<Effect>) {
-    let mut touched: Vec<Dest> = Vec::new();
     for op in ops {
-        if let LogOp::Add { msg } = op.op {
-            if !touched.contains(&msg.dest) {
-                touched.push(msg.dest.clone());
+        match op.op {
+            LogOp::Add { msg } => deliver_new(master, msg, fx),
+            LogOp::AddSub { topic, sub } => {
+                fx.push(Effect::Observe { observation: Observation::DurableSubscribed { topic, sub } });
             }
-            enqueue(master, msg, fx);
+            LogOp::Remove { .. } | LogOp::SubAck { .. } => {}
         }
         respond(master, op.reply, fx);
     }
-    for dest in touched {
-        dispatch(master, &dest, fx);
-    }
 }
 
-fn dispatch(master: &mut MasterStore, dest: &Dest, fx: &mut Vec<Effect>) {
-    let Some(queue) = master.destinations.queues.get_mut(dest) else { return };
+fn dispatch(master: &mut MasterStore, slot: &Dest, fx: &mut Vec<Effect>) {
+    let Some(queue) = master.destinations.queues.get_mut(slot) else { return };
     let (deliveries, consumed) = queue.dispatch();
     for Delivery { conn, consumer, msg, redelivered } in deliveries {
         let message = Message::FromBroker(FromBroker::Deliver { consumer, msg, redelivered });
@@ -1472,8 +1528,7 @@ fn dispatch(master: &mut MasterStore, dest: &Dest, fx: &mut Vec<Effect>) {
     }
     // STOMP `ack:auto`: acked at dispatch.
     for msg in consumed {
-        if msg.persistent {
-            let op = LogOp::Remove { dest: dest.clone(), id: msg.id };
+        if let Some(op) = consumed_op(master, slot, &msg) {
             master.writer.queue.push_back(Pending { op, sync: false, reply: None });
         }
     }

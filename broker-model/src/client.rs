@@ -44,6 +44,8 @@ pub struct ConsumerSpec {
     pub ack: AckMode,
     pub prefetch: u32,
     pub priority: u8,
+    /// A durable topic subscription's name.
+    pub durable: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -197,6 +199,14 @@ impl Client {
         match timer {
             AppTimer::Start => {
                 self.started = true;
+                for (i, spec) in self.config.consumers.iter().enumerate() {
+                    let observation = Observation::Subscribed {
+                        consumer: self.consumer_id(i),
+                        dest: spec.dest.clone(),
+                        durable: spec.durable.clone(),
+                    };
+                    fx.push(Effect::Observe { observation });
+                }
                 if self.connected {
                     self.subscribe(fx);
                 }
@@ -327,7 +337,7 @@ impl Client {
                 prefetch: spec.prefetch,
                 priority: spec.priority,
                 ack: spec.ack,
-                durable: None,
+                durable: spec.durable.clone(),
             };
             self.send(ToBroker::Subscribe(info), fx);
         }

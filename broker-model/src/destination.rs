@@ -155,10 +155,20 @@ impl Queue {
     }
 }
 
-/// All queues of a master.
+/// A topic subscription: its slot queue's name and whether it is durable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TopicSub {
+    pub topic: String,
+    pub sub: String,
+    pub durable: bool,
+}
+
+/// All queues of a master, and its topics' subscriptions (each backed by a slot queue).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Destinations {
     pub queues: BTreeMap<Dest, Queue>,
+    /// Slot queue → subscription.
+    pub subs: BTreeMap<Dest, TopicSub>,
 }
 
 impl Destinations {
@@ -166,15 +176,42 @@ impl Destinations {
         self.queues.entry(dest.clone()).or_default()
     }
 
-    /// Removes every consumer of a connection (the connection dropped).
+    /// Removes every consumer of a connection (the connection dropped). A non-durable
+    /// subscription goes with its consumer, and its messages with it.
     pub fn remove_connection(&mut self, conn: ConnId) {
-        for queue in self.queues.values_mut() {
+        let mut dropped = Vec::new();
+        for (dest, queue) in self.queues.iter_mut() {
             let gone: Vec<u32> =
                 queue.consumers.iter().filter(|(_, s)| s.conn == conn).map(|(id, _)| *id).collect();
             for consumer in gone {
                 queue.remove_consumer(consumer);
             }
+            if self.subs.get(dest).is_some_and(|s| !s.durable) && queue.consumers.is_empty() {
+                dropped.push(dest.clone());
+            }
         }
+        for dest in dropped {
+            self.queues.remove(&dest);
+            self.subs.remove(&dest);
+        }
+    }
+
+    /// Registers a subscription's slot queue; returns its name and whether it is new.
+    pub fn subscribe(&mut self, topic: &str, sub: &str, durable: bool) -> (Dest, bool) {
+        let slot = Dest::Queue(crate::messaging::slot_name(topic, sub));
+        let new = !self.subs.contains_key(&slot);
+        self.subs.insert(slot.clone(), TopicSub { topic: topic.into(), sub: sub.into(), durable });
+        self.queues.entry(slot.clone()).or_default();
+        (slot, new)
+    }
+
+    /// The slot queues subscribed to a topic.
+    pub fn slots_of(&self, topic: &str) -> Vec<Dest> {
+        self.subs.iter().filter(|(_, s)| s.topic == topic).map(|(d, _)| d.clone()).collect()
+    }
+
+    pub fn has_durable(&self, topic: &str) -> bool {
+        self.subs.values().any(|s| s.topic == topic && s.durable)
     }
 
     /// The destination a consumer reads.

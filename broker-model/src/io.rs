@@ -261,6 +261,17 @@ pub enum Observation {
         key: MsgId,
         poison: bool,
     },
+    /// A durable topic subscription is stored: the topic's messages are kept for it from now.
+    DurableSubscribed {
+        topic: String,
+        sub: String,
+    },
+    /// A client created a consumer (first time only; reconnects re-create it silently).
+    Subscribed {
+        consumer: u32,
+        dest: Dest,
+        durable: Option<String>,
+    },
     /// A client connected (or reconnected) to a broker.
     ClientConnected {
         broker: Addr,

@@ -29,6 +29,12 @@ impl fmt::Display for Dest {
     }
 }
 
+/// The internal queue behind one topic subscription (durable by name, or one consumer's):
+/// `orders#audit`. Its messages, acks and redeliveries work as a queue's.
+pub fn slot_name(topic: &str, sub: &str) -> String {
+    format!("{topic}#{sub}")
+}
+
 /// A producer id and its sequence number: OpenWire's `MessageId` (producerId + producerSequenceId).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct MsgId {

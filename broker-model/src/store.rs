@@ -4,8 +4,8 @@
 //! Only what changes behaviour is kept: message adds and removes with their sizes. The LevelDB
 //! index is derived by replaying the log ([`Log::replay`]); index snapshot files are not modelled.
 
-use crate::messaging::{Dest, Msg, MsgId};
-use std::collections::BTreeMap;
+use crate::messaging::{slot_name, Dest, Msg, MsgId};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// Bytes of a log record besides the message body (record header, message headers, index keys).
 pub const RECORD_OVERHEAD: u64 = 120;
@@ -18,6 +18,10 @@ pub enum LogOp {
     Add { msg: Msg },
     /// A message consumed (acked) or moved away.
     Remove { dest: Dest, id: MsgId },
+    /// A durable topic subscription was created.
+    AddSub { topic: String, sub: String },
+    /// A durable subscription acked a topic message (its ack position moves).
+    SubAck { topic: String, sub: String, id: MsgId },
 }
 
 /// One log record at its byte position.
@@ -31,7 +35,8 @@ impl Entry {
     pub fn len(&self) -> u64 {
         match &self.op {
             LogOp::Add { msg } => RECORD_OVERHEAD + msg.size as u64,
-            LogOp::Remove { .. } => REMOVE_RECORD,
+            LogOp::Remove { .. } | LogOp::SubAck { .. } => REMOVE_RECORD,
+            LogOp::AddSub { .. } => REMOVE_RECORD + 40,
         }
     }
 
@@ -61,6 +66,15 @@ impl Entry {
                 mix(id.producer as u64);
                 mix(id.seq);
             }
+            LogOp::AddSub { sub, .. } => {
+                mix(3);
+                mix(sub.len() as u64);
+            }
+            LogOp::SubAck { id, .. } => {
+                mix(4);
+                mix(id.producer as u64);
+                mix(id.seq);
+            }
         }
         h
     }
@@ -84,11 +98,13 @@ pub struct Log {
     log_size: u64,
 }
 
-/// What a master rebuilds from its log: the stored messages of each destination in log order,
-/// and the last sequence id logged for each producer (`producerSequenceIdTracker`).
+/// What a master rebuilds from its log: the stored messages of each queue in log order (a
+/// durable subscription's under its slot queue, `slot_name`), the durable subscriptions, and the
+/// last sequence id logged for each producer (`producerSequenceIdTracker`).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Recovered {
     pub messages: BTreeMap<Dest, Vec<Msg>>,
+    pub durable: BTreeSet<(String, String)>,
     pub producer_seq: BTreeMap<u32, u64>,
 }
 
@@ -174,21 +190,35 @@ impl Log {
     /// Replays the log into destinations and the producer audit (LevelDB index rebuild).
     pub fn replay(&self) -> Recovered {
         let mut recovered = Recovered::default();
-        let mut index: BTreeMap<(Dest, MsgId), usize> = BTreeMap::new();
-        let mut slots: BTreeMap<Dest, Vec<Option<Msg>>> = BTreeMap::new();
+        let mut index = Index::new();
+        let mut slots = Slots::new();
+        let mut subs: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for entry in &self.entries {
             match &entry.op {
                 LogOp::Add { msg } => {
                     let seq = recovered.producer_seq.entry(msg.id.producer).or_insert(0);
                     *seq = (*seq).max(msg.id.seq);
-                    let list = slots.entry(msg.dest.clone()).or_default();
-                    index.insert((msg.dest.clone(), msg.id), list.len());
-                    list.push(Some(msg.clone()));
-                }
-                LogOp::Remove { dest, id } => {
-                    if let Some(slot) = index.remove(&(dest.clone(), *id)) {
-                        slots.get_mut(dest).expect("indexed")[slot] = None;
+                    match &msg.dest {
+                        Dest::Queue(_) => push(&mut slots, &mut index, msg.dest.clone(), msg),
+                        // A topic message is stored once and referenced by every durable
+                        // subscription that existed when it was stored.
+                        Dest::Topic(topic) => {
+                            for sub in subs.get(topic).into_iter().flatten() {
+                                push(&mut slots, &mut index, Dest::Queue(slot_name(topic, sub)), msg);
+                            }
+                        }
                     }
+                }
+                LogOp::Remove { dest, id } => remove(&mut slots, &mut index, dest.clone(), *id),
+                LogOp::AddSub { topic, sub } => {
+                    let list = subs.entry(topic.clone()).or_default();
+                    if !list.contains(sub) {
+                        list.push(sub.clone());
+                    }
+                    recovered.durable.insert((topic.clone(), sub.clone()));
+                }
+                LogOp::SubAck { topic, sub, id } => {
+                    remove(&mut slots, &mut index, Dest::Queue(slot_name(topic, sub)), *id)
                 }
             }
         }
@@ -199,6 +229,21 @@ impl Log {
             }
         }
         recovered
+    }
+}
+
+type Slots = BTreeMap<Dest, Vec<Option<Msg>>>;
+type Index = BTreeMap<(Dest, MsgId), usize>;
+
+fn push(slots: &mut Slots, index: &mut Index, dest: Dest, msg: &Msg) {
+    let list = slots.entry(dest.clone()).or_default();
+    index.insert((dest, msg.id), list.len());
+    list.push(Some(msg.clone()));
+}
+
+fn remove(slots: &mut Slots, index: &mut Index, dest: Dest, id: MsgId) {
+    if let Some(slot) = index.remove(&(dest.clone(), id)) {
+        slots.get_mut(&dest).expect("indexed")[slot] = None;
     }
 }
 
@@ -237,6 +282,25 @@ mod tests {
         let seqs: Vec<u64> = recovered.messages[&Dest::Queue("q".into())].iter().map(|m| m.id.seq).collect();
         assert_eq!(seqs, vec![1, 3, 4]);
         assert_eq!(recovered.producer_seq[&1], 4);
+    }
+
+    #[test]
+    fn a_topic_message_is_kept_for_each_durable_subscription_until_it_acks() {
+        let mut log = Log::new(1 << 20);
+        let topic_msg = |seq| Msg { dest: Dest::Topic("t".into()), ..msg(seq, 10) };
+        log.append(LogOp::Add { msg: topic_msg(1) }); // before any subscription: not kept
+        log.append(LogOp::AddSub { topic: "t".into(), sub: "a".into() });
+        log.append(LogOp::Add { msg: topic_msg(2) });
+        log.append(LogOp::AddSub { topic: "t".into(), sub: "b".into() });
+        log.append(LogOp::Add { msg: topic_msg(3) });
+        log.append(LogOp::SubAck { topic: "t".into(), sub: "a".into(), id: MsgId { producer: 1, seq: 2 } });
+        let recovered = log.replay();
+        let seqs = |sub: &str| -> Vec<u64> {
+            recovered.messages[&Dest::Queue(slot_name("t", sub))].iter().map(|m| m.id.seq).collect()
+        };
+        assert_eq!(seqs("a"), vec![3]);
+        assert_eq!(seqs("b"), vec![3]);
+        assert_eq!(recovered.durable.len(), 2);
     }
 
     #[test]

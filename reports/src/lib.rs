@@ -138,12 +138,12 @@ pub fn summary_lines(scenario: &str, outcomes: &[Outcome], wall_s: f64) -> Vec<S
     )];
     for (name, s) in timing_stats(outcomes) {
         lines.push(format!(
-            "  {name:<24} min {:>8.1}  p50 {:>8.1}  p90 {:>8.1}  p99 {:>8.1}  max {:>8.1}",
+            "  {name:<36} min {:>8.1}  p50 {:>8.1}  p90 {:>8.1}  p99 {:>8.1}  max {:>8.1}",
             s.min, s.p50, s.p90, s.p99, s.max
         ));
     }
     for (name, s) in measure_stats(outcomes) {
-        lines.push(format!("  {name:<24} min {:>8.2}  p50 {:>8.2}  max {:>8.2}", s.min, s.p50, s.max));
+        lines.push(format!("  {name:<36} min {:>8.2}  p50 {:>8.2}  max {:>8.2}", s.min, s.p50, s.max));
     }
     let counts = count_totals(outcomes);
     if !counts.is_empty() {

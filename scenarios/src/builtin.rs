@@ -4,7 +4,7 @@ use crate::format::{self, FormatError};
 use sim::Spec;
 
 /// `(file name, text)` of every built-in scenario.
-pub const FILES: [(&str, &str); 7] = [
+pub const FILES: [(&str, &str); 8] = [
     ("builtin/master-crash.toml", include_str!("../builtin/master-crash.toml")),
     ("builtin/zk-leader-crash.toml", include_str!("../builtin/zk-leader-crash.toml")),
     ("builtin/master-zk-partition.toml", include_str!("../builtin/master-zk-partition.toml")),
@@ -12,6 +12,7 @@ pub const FILES: [(&str, &str); 7] = [
     ("builtin/quorum-loss.toml", include_str!("../builtin/quorum-loss.toml")),
     ("builtin/slave-catch-up.toml", include_str!("../builtin/slave-catch-up.toml")),
     ("builtin/master-crash-stomp.toml", include_str!("../builtin/master-crash-stomp.toml")),
+    ("builtin/topic-master-crash.toml", include_str!("../builtin/topic-master-crash.toml")),
 ];
 
 /// Every built-in scenario, parsed.

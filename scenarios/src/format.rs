@@ -75,6 +75,7 @@ struct FileProducer {
 struct FileConsumer {
     queue: Option<String>,
     topic: Option<String>,
+    durable: Option<String>,
     ack: Option<String>,
     prefetch: Option<u32>,
     priority: Option<u8>,
@@ -219,9 +220,6 @@ fn parse_client(
     if stop_ms < start_ms || stop_ms > duration_s * 1000 {
         return Err(("stop_s".into(), format!("expected start_s <= stop_s <= duration_s ({duration_s})")));
     }
-    if topic_used(raw) {
-        return Err(("producer".into(), "expected queues: topics are not modelled yet".into()));
-    }
     let mut producers = Vec::new();
     for (j, p) in raw.producer.iter().enumerate() {
         let field = |f: &str| format!("producer[{j}].{f}");
@@ -249,7 +247,14 @@ fn parse_client(
             ("client", _) => AckMode::Client,
             (other, _) => return Err((field("ack"), format!("expected auto or client, got `{other}`"))),
         };
+        if c.durable.is_some() && !matches!(dest, Dest::Topic(_)) {
+            return Err((field("durable"), "expected a durable subscription only on a topic".into()));
+        }
+        if c.durable.as_deref() == Some("") {
+            return Err((field("durable"), "expected a subscription name".into()));
+        }
         consumers.push(ConsumerSpec {
+            durable: c.durable.clone(),
             dest,
             ack,
             prefetch: c.prefetch.unwrap_or(1000),
@@ -265,10 +270,6 @@ fn parse_client(
         start_ms,
         stop_ms,
     })
-}
-
-fn topic_used(raw: &FileClient) -> bool {
-    raw.producer.iter().any(|p| p.topic.is_some()) || raw.consumer.iter().any(|c| c.topic.is_some())
 }
 
 /// The names `--set` accepts: every field of `[settings]`.

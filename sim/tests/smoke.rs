@@ -43,6 +43,7 @@ fn master_crash() -> Spec {
                 ack: AckMode::Auto,
                 prefetch: 1000,
                 priority: 4,
+                durable: None,
             }],
             start_ms: 5_000,
             stop_ms: 100_000,

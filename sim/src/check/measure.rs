@@ -4,7 +4,7 @@
 //! - `fault_to_serving_ms`: a master opens its client ports;
 //! - `fault_to_zk_leader_ms`: a ZooKeeper server starts serving as leader (ZooKeeper faults);
 //! - `no_master_ms`: how long group 1 had no serving master after the fault;
-//! - `latency_p50_ms`, `latency_p99_ms`, `latency_max_ms`: send → delivery, over the run;
+//! - `latency_p50_ms:<dest>`, `latency_p99_ms:<dest>`, `latency_max_ms:<dest>`: send → delivery;
 //! - `catch_up_ms:<step>`: from a restart step to that broker catching up as a slave, with
 //!   `transfer_mb:<step>` (what it downloaded) among the measures.
 
@@ -26,25 +26,23 @@ pub fn measure(context: &Context<'_>) -> (BTreeMap<String, f64>, BTreeMap<String
     (timings, measures)
 }
 
+/// Send → delivery latency percentiles per destination (`latency_p50_ms:queue://orders`): a
+/// queue consumed live and a backlog drained at the end are different questions.
 fn latency(context: &Context<'_>, timings: &mut BTreeMap<String, f64>) {
-    let mut latencies: Vec<u64> = context
-        .history
-        .events
-        .iter()
-        .filter_map(|e| match &e.kind {
-            Kind::Observed(Observation::Delivered { latency_us, .. }) => Some(*latency_us),
-            _ => None,
-        })
-        .collect();
-    if latencies.is_empty() {
-        return;
+    let mut by_dest: BTreeMap<String, Vec<u64>> = BTreeMap::new();
+    for event in &context.history.events {
+        if let Kind::Observed(Observation::Delivered { latency_us, dest, .. }) = &event.kind {
+            by_dest.entry(dest.to_string()).or_default().push(*latency_us);
+        }
     }
-    latencies.sort_unstable();
-    let rank =
-        |p: f64| latencies[((p * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len()) - 1];
-    timings.insert("latency_p50_ms".into(), rank(0.5) as f64 / 1000.0);
-    timings.insert("latency_p99_ms".into(), rank(0.99) as f64 / 1000.0);
-    timings.insert("latency_max_ms".into(), *latencies.last().expect("non-empty") as f64 / 1000.0);
+    for (dest, mut latencies) in by_dest {
+        latencies.sort_unstable();
+        let n = latencies.len();
+        let rank = |p: f64| latencies[((p * n as f64).ceil() as usize).clamp(1, n) - 1] as f64 / 1000.0;
+        timings.insert(format!("latency_p50_ms:{dest}"), rank(0.5));
+        timings.insert(format!("latency_p99_ms:{dest}"), rank(0.99));
+        timings.insert(format!("latency_max_ms:{dest}"), rank(1.0));
+    }
 }
 
 /// For every broker restart step: the time until that broker caught up, and the bytes it

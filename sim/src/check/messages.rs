@@ -2,11 +2,13 @@
 //! stop before the end so consumers drain), every message the application sent is accounted for
 //! by its application key.
 //!
-//! - `lost`: a persistent send was acknowledged, yet it was never delivered, never dead-lettered
-//!   and no serving master still holds it;
+//! - `lost`: a persistent send to a queue was acknowledged, yet it was never delivered, never
+//!   dead-lettered and no serving master still holds it; on a topic, the same for each durable
+//!   subscription stored before the send (non-durable subscribers are promised nothing across a
+//!   failover and are not judged);
 //! - `unexpected`: delivered but never sent;
-//! - `duplicated`: delivered to the application more than once (a redelivery after a lost ack
-//!   is at-least-once behaviour, counted but not judged);
+//! - `duplicated`: delivered to the application more than once (per subscriber on a topic); a
+//!   redelivery after a lost ack is at-least-once behaviour, counted but not judged;
 //! - `recovered`: a send of unknown outcome (no response) that turned up anyway;
 //! - `out_of_order`: on a queue with one consumer, a producer's first deliveries went backwards;
 //! - `dlq`: messages moved to the dead-letter queue.
@@ -19,15 +21,18 @@ use super::Context;
 use crate::history::Kind;
 use crate::outcome::Violation;
 use broker_model::messaging::{Dest, MsgId};
-use broker_model::Observation;
+use broker_model::{Observation, Time};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Default)]
 struct Account {
     dest: Option<Dest>,
+    sent_at: Time,
     persistent: bool,
     acked: bool,
     deliveries: u32,
+    /// Deliveries by consumer (topics are judged per subscriber).
+    to: BTreeMap<u32, u32>,
     dead: bool,
     held: bool,
 }
@@ -46,6 +51,9 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
     let mut consumers_of: BTreeMap<Dest, BTreeSet<u32>> = BTreeMap::new();
     let mut suppressed = 0;
     let mut rejected = 0;
+    // Durable subscribers: consumer → (topic, subscription name); when each was stored.
+    let mut durable_consumers: BTreeMap<u32, (String, String)> = BTreeMap::new();
+    let mut stored_subs: BTreeMap<(String, String), Time> = BTreeMap::new();
     for event in &context.history.events {
         let Kind::Observed(observation) = &event.kind else { continue };
         match observation {
@@ -53,11 +61,21 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
                 let account = accounts.entry(*key).or_default();
                 account.dest = Some(dest.clone());
                 account.persistent = *persistent;
+                account.sent_at = event.at;
+            }
+            Observation::Subscribed { consumer, dest: Dest::Topic(topic), durable: Some(sub) } => {
+                durable_consumers.insert(*consumer, (topic.clone(), sub.clone()));
+            }
+            Observation::DurableSubscribed { topic, sub } => {
+                stored_subs.entry((topic.clone(), sub.clone())).or_insert(event.at);
             }
             Observation::SendAcked { key } => accounts.entry(*key).or_default().acked = true,
             Observation::Delivered { key, dest, consumer, redelivered, .. } => {
                 match accounts.get_mut(key) {
-                    Some(account) if account.dest.is_some() => account.deliveries += 1,
+                    Some(account) if account.dest.is_some() => {
+                        account.deliveries += 1;
+                        *account.to.entry(*consumer).or_default() += 1;
+                    }
                     _ => {
                         unexpected.insert(*key);
                         continue;
@@ -81,11 +99,23 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
         }
     }
     let sent: Vec<(&MsgId, &Account)> = accounts.iter().filter(|(_, a)| a.dest.is_some()).collect();
-    let lost: Vec<MsgId> = sent
+    let mut lost: Vec<MsgId> = sent
         .iter()
+        .filter(|(_, a)| matches!(a.dest, Some(Dest::Queue(_))))
         .filter(|(_, a)| a.acked && a.persistent && a.deliveries == 0 && !a.dead && !a.held)
         .map(|(k, _)| **k)
         .collect();
+    for (consumer, (topic, sub)) in &durable_consumers {
+        let Some(stored_at) = stored_subs.get(&(topic.clone(), sub.clone())) else { continue };
+        lost.extend(
+            sent.iter()
+                .filter(|(_, a)| a.dest.as_ref() == Some(&Dest::Topic(topic.clone())))
+                .filter(|(_, a)| a.acked && a.persistent && a.sent_at > *stored_at)
+                .filter(|(_, a)| !a.to.contains_key(consumer) && !a.dead && !a.held)
+                .map(|(k, _)| **k),
+        );
+    }
+    lost.sort();
     let mut out_of_order = 0;
     for ((_, dest), seqs) in &firsts {
         if consumers_of.get(dest).map_or(0, BTreeSet::len) != 1 {
@@ -98,7 +128,13 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
     counts.insert("acked".into(), count(&|a| a.acked));
     counts.insert("delivered".into(), count(&|a| a.deliveries > 0));
     counts.insert("lost".into(), lost.len() as u64);
-    counts.insert("duplicated".into(), count(&|a| a.deliveries > 1));
+    counts.insert(
+        "duplicated".into(),
+        count(&|a| match a.dest {
+            Some(Dest::Topic(_)) => a.to.values().any(|n| *n > 1),
+            _ => a.deliveries > 1,
+        }),
+    );
     counts.insert("unexpected".into(), unexpected.len() as u64);
     counts.insert("dlq".into(), count(&|a| a.dead));
     counts.insert("recovered".into(), count(&|a| !a.acked && (a.deliveries > 0 || a.dead || a.held)));
