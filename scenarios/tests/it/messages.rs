@@ -214,3 +214,42 @@ fn a_broker_without_the_producer_audit_is_caught_storing_resends() {
         .count();
     assert!(caught >= 1, "a stored duplicate caught in none of 8 seeds");
 }
+
+#[test]
+fn a_durable_topic_subscriber_gets_every_acknowledged_message_through_a_master_crash() {
+    let spec = spec("topic-master-crash");
+    for outcome in assert_all_pass(&spec, 0..4) {
+        assert_eq!(count(&outcome, "lost"), 0, "seed {}", outcome.seed);
+        assert!(count(&outcome, "acked") > 3000, "seed {}: {:?}", outcome.seed, outcome.counts);
+    }
+    // The durable subscriber (auditor) and the non-durable one (dashboard) both received.
+    let outcome = run(&spec, 1, RunOptions { keep_history: true, ..Default::default() });
+    let consumers: std::collections::BTreeSet<u32> = outcome
+        .history
+        .events
+        .iter()
+        .filter_map(|e| match &e.kind {
+            Kind::Observed(Observation::Delivered { consumer, .. }) => Some(*consumer),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(consumers.len(), 2, "{consumers:?}");
+}
+
+#[test]
+fn the_stomp_client_stays_bound_to_its_one_broker() {
+    let spec = spec("master-crash-stomp");
+    let mq1 = broker_model::Addr { host: broker_model::HostId(3), port: 61613 };
+    let mut connected_somewhere = 0;
+    for seed in 0..6 {
+        let outcome = run(&spec, seed, RunOptions { keep_history: true, ..Default::default() });
+        assert!(outcome.passed(), "seed {seed}: {:?}", outcome.violations);
+        for event in &outcome.history.events {
+            if let Kind::Observed(Observation::ClientConnected { broker }) = &event.kind {
+                assert_eq!(*broker, mq1, "seed {seed}: a STOMP client has no failover list");
+                connected_somewhere += 1;
+            }
+        }
+    }
+    assert!(connected_somewhere > 0, "mq1 never served in 6 seeds: the test exercises nothing");
+}

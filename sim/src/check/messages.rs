@@ -187,3 +187,140 @@ fn max_down_in_any_group(context: &Context<'_>) -> usize {
     }
     worst
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::History;
+    use crate::spec::{ClientSpec, Settings, Spec, TopologySpec};
+    use crate::topology::Layout;
+    use broker_model::client::Protocol;
+
+    fn spec() -> Spec {
+        Spec {
+            name: "t".into(),
+            description: String::new(),
+            topology: TopologySpec { groups: 1, host_per_broker: false },
+            settings: Settings::seed(),
+            duration_ms: 10_000,
+            liveness_deadline_ms: 5_000,
+            steps: Vec::new(),
+            sometimes: Vec::new(),
+            measure_from: None,
+            workload: vec![ClientSpec {
+                name: "app".into(),
+                group: 1,
+                protocol: Protocol::Failover,
+                producers: Vec::new(),
+                consumers: Vec::new(),
+                start_ms: 0,
+                stop_ms: 1,
+            }],
+        }
+    }
+
+    fn key(seq: u64) -> MsgId {
+        MsgId { producer: 1000, seq }
+    }
+
+    /// Replays observations at 1 ms steps through the checker.
+    fn check_history(spec: &Spec, observations: Vec<Observation>) -> (Vec<Violation>, BTreeMap<String, u64>) {
+        let layout = Layout::build(spec, 0);
+        let mut history = History::default();
+        for (i, observation) in observations.into_iter().enumerate() {
+            history.push(Time::from_ms(i as u64), Some(0), Kind::Observed(observation));
+        }
+        let context = Context {
+            spec,
+            layout: &layout,
+            history: &history,
+            end: Time::from_ms(10_000),
+            last_step_at: Time::ZERO,
+            held: Vec::new(),
+        };
+        let mut violations = Vec::new();
+        let counts = check(&context, &mut violations);
+        (violations, counts)
+    }
+
+    fn sent(seq: u64, dest: &Dest) -> Observation {
+        Observation::Sent { key: key(seq), dest: dest.clone(), persistent: true, sync: true }
+    }
+
+    fn delivered(seq: u64, dest: &Dest, consumer: u32, redelivered: u32) -> Observation {
+        Observation::Delivered { key: key(seq), dest: dest.clone(), consumer, redelivered, latency_us: 1 }
+    }
+
+    #[test]
+    fn queue_accounting_finds_loss_duplicates_recoveries_and_reordering() {
+        let q = Dest::Queue("q".into());
+        let observations = vec![
+            sent(1, &q),
+            Observation::SendAcked { key: key(1) },
+            sent(2, &q),
+            Observation::SendAcked { key: key(2) },
+            sent(3, &q), // never answered: unknown outcome
+            sent(4, &q),
+            Observation::SendAcked { key: key(4) },
+            delivered(2, &q, 7, 0),
+            delivered(1, &q, 7, 0), // behind 2: out of order
+            delivered(1, &q, 7, 1), // a redelivery: a duplicate, not reordering
+            delivered(3, &q, 7, 0), // recovered
+            delivered(99, &q, 7, 0), // never sent
+        ];
+        let (violations, counts) = check_history(&spec(), observations);
+        assert_eq!(counts["sent"], 4);
+        assert_eq!(counts["acked"], 3);
+        assert_eq!(counts["lost"], 1, "4 was acknowledged and never delivered");
+        assert_eq!(counts["duplicated"], 1);
+        assert_eq!(counts["recovered"], 1);
+        assert_eq!(counts["unexpected"], 1);
+        assert_eq!(counts["out_of_order"], 1);
+        assert!(violations.iter().any(|v| matches!(v, Violation::AcknowledgedLoss { count: 1, .. })));
+        assert!(violations.iter().any(|v| matches!(v, Violation::Unexpected { count: 1, .. })));
+    }
+
+    #[test]
+    fn local_sync_reports_loss_without_judging_it() {
+        let q = Dest::Queue("q".into());
+        let mut spec = spec();
+        spec.settings.sync = broker_model::broker::SyncMode::LocalDisk;
+        let (violations, counts) = check_history(&spec, vec![sent(1, &q), Observation::SendAcked { key: key(1) }]);
+        assert_eq!(counts["lost"], 1);
+        assert!(violations.is_empty(), "{violations:?}");
+    }
+
+    #[test]
+    fn a_durable_subscriber_must_get_what_was_published_after_its_subscription_was_stored() {
+        let t = Dest::Topic("t".into());
+        let observations = vec![
+            sent(1, &t), // before the subscription was stored: not owed
+            Observation::SendAcked { key: key(1) },
+            Observation::Subscribed { consumer: 7, dest: t.clone(), durable: Some("audit".into()) },
+            Observation::Subscribed { consumer: 8, dest: t.clone(), durable: None },
+            Observation::DurableSubscribed { topic: "t".into(), sub: "audit".into() },
+            sent(2, &t),
+            Observation::SendAcked { key: key(2) },
+            sent(3, &t),
+            Observation::SendAcked { key: key(3) },
+            delivered(2, &t, 7, 0),
+            delivered(2, &t, 8, 0), // another subscriber: not a duplicate
+            delivered(3, &t, 8, 0), // only the non-durable one got 3: the durable lost it
+        ];
+        let (violations, counts) = check_history(&spec(), observations);
+        assert_eq!(counts["lost"], 1, "{counts:?}");
+        assert_eq!(counts["duplicated"], 0);
+        assert!(violations.iter().any(|v| matches!(v, Violation::AcknowledgedLoss { first, .. } if first == "P1000:3")));
+    }
+
+    #[test]
+    fn a_stored_duplicate_send_is_judged_only_under_remote_sync() {
+        let q = Dest::Queue("q".into());
+        let observations = vec![sent(1, &q), delivered(1, &q, 7, 0), Observation::DuplicateSend { key: key(1) }];
+        let (violations, _) = check_history(&spec(), observations.clone());
+        assert!(violations.iter().any(|v| matches!(v, Violation::DuplicateStored { count: 1, .. })));
+        let mut local = spec();
+        local.settings.sync = broker_model::broker::SyncMode::LocalMem;
+        assert!(check_history(&local, observations).0.is_empty());
+    }
+}
