@@ -46,6 +46,9 @@ pub struct ConsumerSpec {
     pub priority: u8,
     /// A durable topic subscription's name.
     pub durable: Option<String>,
+    /// How long the application's listener works on each message before it returns (and the
+    /// message is acked). Messages wait in the prefetch buffer meanwhile.
+    pub process_ms: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -81,6 +84,17 @@ pub enum AppTimer {
     ConnectTimeout {
         attempt: u64,
     },
+    /// A consumer's listener finished a message.
+    Processed {
+        consumer: u32,
+    },
+}
+
+/// A consumer's client side: prefetched messages and the one its listener works on.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Inbox {
+    waiting: VecDeque<(Msg, u32)>,
+    working: Option<Msg>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -123,6 +137,7 @@ pub struct Client {
     next_wire_producer: u32,
     /// The application started (consumers subscribe, producers send) at `start_ms`.
     started: bool,
+    inboxes: BTreeMap<u32, Inbox>,
 }
 
 impl Client {
@@ -160,6 +175,7 @@ impl Client {
             audit_set: BTreeSet::new(),
             next_wire_producer: config.index * 1000 + 100,
             started: false,
+            inboxes: BTreeMap::new(),
             config,
         }
     }
@@ -226,6 +242,7 @@ impl Client {
                     self.start_pass(now, fx);
                 }
             }
+            AppTimer::Processed { consumer } => self.processed(now, consumer, fx),
             AppTimer::ConnectTimeout { attempt } => {
                 if attempt == self.attempt && !self.connected && self.conn.is_some() {
                     let conn = self.conn.take().expect("checked");
@@ -352,6 +369,7 @@ impl Client {
             return;
         }
         fx.push(Effect::Observe { observation: Observation::ClientDisconnected });
+        self.interrupt_consumers();
         self.failed = self.current;
         if self.config.protocol == Protocol::Stomp {
             fx.push(Effect::SetTimer {
@@ -441,26 +459,89 @@ impl Client {
                     .enumerate()
                     .find(|(i, _)| self.consumer_id(*i) == consumer)
                     .map(|(_, c)| c.ack);
-                let Some(ack) = ack else { return };
+                if ack.is_none() {
+                    return;
+                }
                 if self.config.protocol == Protocol::Failover && self.audit_seen(msg.id) {
                     // The connection audit: a duplicate is poison-acked and goes to the DLQ.
                     fx.push(Effect::Observe { observation: Observation::DuplicateRejected { key: msg.key } });
                     self.send(ToBroker::PoisonAck { consumer, id: msg.id }, fx);
                     return;
                 }
-                let latency_us = now.saturating_sub_us(msg.sent_at);
-                fx.push(Effect::Observe {
-                    observation: Observation::Delivered {
-                        key: msg.key,
-                        dest: msg.dest.clone(),
-                        consumer,
-                        redelivered,
-                        latency_us,
-                    },
-                });
-                if ack != AckMode::OnDispatch {
-                    self.send(ToBroker::Ack { consumer, id: msg.id }, fx);
+                self.inboxes.entry(consumer).or_default().waiting.push_back((msg, redelivered));
+                self.next_message(now, consumer, fx);
+            }
+        }
+    }
+
+    fn spec_of(&self, consumer: u32) -> &ConsumerSpec {
+        let i = (0..self.config.consumers.len()).find(|i| self.consumer_id(*i) == consumer).expect("ours");
+        &self.config.consumers[i]
+    }
+
+    /// The listener takes the next prefetched message, if it is free.
+    fn next_message(&mut self, now: Time, consumer: u32, fx: &mut Vec<Effect>) {
+        let process_ms = self.spec_of(consumer).process_ms;
+        let inbox = self.inboxes.entry(consumer).or_default();
+        if inbox.working.is_some() {
+            return;
+        }
+        let Some((msg, redelivered)) = inbox.waiting.pop_front() else { return };
+        let latency_us = now.saturating_sub_us(msg.sent_at);
+        fx.push(Effect::Observe {
+            observation: Observation::Delivered {
+                key: msg.key,
+                dest: msg.dest.clone(),
+                consumer,
+                redelivered,
+                latency_us,
+            },
+        });
+        inbox.working = Some(msg);
+        if process_ms == 0 {
+            self.processed(now, consumer, fx);
+        } else {
+            let timer = TimerId::App(AppTimer::Processed { consumer });
+            fx.push(Effect::SetTimer { timer, at: now.add_ms(process_ms) });
+        }
+    }
+
+    /// The listener returned: ack (AUTO) or the application acks (CLIENT). An ack while the
+    /// transport is down is dropped and answered locally (§4.4).
+    fn processed(&mut self, now: Time, consumer: u32, fx: &mut Vec<Effect>) {
+        let ack = self.spec_of(consumer).ack;
+        let Some(msg) = self.inboxes.get_mut(&consumer).and_then(|i| i.working.take()) else { return };
+        if ack != AckMode::OnDispatch && self.connected {
+            self.send(ToBroker::Ack { consumer, id: msg.id }, fx);
+        }
+        self.next_message(now, consumer, fx);
+    }
+
+    /// `transportInterupted`: prefetched, unconsumed messages are discarded and forgotten by the
+    /// audit (`rollbackDuplicate`) so their redelivery is accepted; under CLIENT_ACK so is the
+    /// delivered-but-unacked one, which the application will therefore see twice.
+    fn interrupt_consumers(&mut self) {
+        let mut forget = Vec::new();
+        for i in 0..self.config.consumers.len() {
+            let consumer = self.consumer_id(i);
+            let ack = self.config.consumers[i].ack;
+            let Some(inbox) = self.inboxes.get_mut(&consumer) else { continue };
+            forget.extend(inbox.waiting.drain(..).map(|(m, _)| m.id));
+            if ack == AckMode::Client {
+                if let Some(msg) = &inbox.working {
+                    forget.push(msg.id);
                 }
+            }
+        }
+        for id in forget {
+            self.audit_forget(id);
+        }
+    }
+
+    fn audit_forget(&mut self, id: MsgId) {
+        if self.audit_set.remove(&id) {
+            if let Some(window) = self.audit.get_mut(&id.producer) {
+                window.retain(|seq| *seq != id.seq);
             }
         }
     }

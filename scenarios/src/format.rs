@@ -76,6 +76,7 @@ struct FileConsumer {
     queue: Option<String>,
     topic: Option<String>,
     durable: Option<String>,
+    process_ms: Option<u64>,
     ack: Option<String>,
     prefetch: Option<u32>,
     priority: Option<u8>,
@@ -255,6 +256,7 @@ fn parse_client(
         }
         consumers.push(ConsumerSpec {
             durable: c.durable.clone(),
+            process_ms: c.process_ms.unwrap_or(0),
             dest,
             ack,
             prefetch: c.prefetch.unwrap_or(1000),

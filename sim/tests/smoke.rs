@@ -44,6 +44,7 @@ fn master_crash() -> Spec {
                 prefetch: 1000,
                 priority: 4,
                 durable: None,
+                process_ms: 0,
             }],
             start_ms: 5_000,
             stop_ms: 100_000,

@@ -253,3 +253,24 @@ fn the_stomp_client_stays_bound_to_its_one_broker() {
     }
     assert!(connected_somewhere > 0, "mq1 never served in 6 seeds: the test exercises nothing");
 }
+
+/// §4.5: after a failover, a message whose ack was lost is redelivered. Under AUTO_ACK the
+/// connection audit recognises it and poison-acks it to the DLQ; under CLIENT_ACK the audit
+/// forgot it at the interrupt, so the application sees it twice.
+#[test]
+fn lost_acks_become_dlq_entries_under_auto_ack_and_duplicates_under_client_ack() {
+    let mut totals = Vec::new();
+    for ack in [broker_model::messaging::AckMode::Auto, broker_model::messaging::AckMode::Client] {
+        let mut spec = spec("master-crash");
+        spec.workload[0].consumers[0].ack = ack;
+        spec.workload[0].consumers[0].process_ms = 8;
+        let outcomes = assert_all_pass(&spec, 0..10);
+        let dlq: u64 = outcomes.iter().map(|o| count(o, "dlq")).sum();
+        let duplicated: u64 = outcomes.iter().map(|o| count(o, "duplicated")).sum();
+        totals.push((ack, dlq, duplicated));
+    }
+    let (_, auto_dlq, auto_dup) = totals[0];
+    let (_, client_dlq, client_dup) = totals[1];
+    assert!(auto_dlq > 0 && auto_dup == 0, "{totals:?}");
+    assert!(client_dup > 0 && client_dlq < auto_dlq, "{totals:?}");
+}

@@ -263,9 +263,9 @@ mod tests {
             sent(4, &q),
             Observation::SendAcked { key: key(4) },
             delivered(2, &q, 7, 0),
-            delivered(1, &q, 7, 0), // behind 2: out of order
-            delivered(1, &q, 7, 1), // a redelivery: a duplicate, not reordering
-            delivered(3, &q, 7, 0), // recovered
+            delivered(1, &q, 7, 0),  // behind 2: out of order
+            delivered(1, &q, 7, 1),  // a redelivery: a duplicate, not reordering
+            delivered(3, &q, 7, 0),  // recovered
             delivered(99, &q, 7, 0), // never sent
         ];
         let (violations, counts) = check_history(&spec(), observations);
@@ -285,7 +285,8 @@ mod tests {
         let q = Dest::Queue("q".into());
         let mut spec = spec();
         spec.settings.sync = broker_model::broker::SyncMode::LocalDisk;
-        let (violations, counts) = check_history(&spec, vec![sent(1, &q), Observation::SendAcked { key: key(1) }]);
+        let (violations, counts) =
+            check_history(&spec, vec![sent(1, &q), Observation::SendAcked { key: key(1) }]);
         assert_eq!(counts["lost"], 1);
         assert!(violations.is_empty(), "{violations:?}");
     }
@@ -310,13 +311,16 @@ mod tests {
         let (violations, counts) = check_history(&spec(), observations);
         assert_eq!(counts["lost"], 1, "{counts:?}");
         assert_eq!(counts["duplicated"], 0);
-        assert!(violations.iter().any(|v| matches!(v, Violation::AcknowledgedLoss { first, .. } if first == "P1000:3")));
+        assert!(violations
+            .iter()
+            .any(|v| matches!(v, Violation::AcknowledgedLoss { first, .. } if first == "P1000:3")));
     }
 
     #[test]
     fn a_stored_duplicate_send_is_judged_only_under_remote_sync() {
         let q = Dest::Queue("q".into());
-        let observations = vec![sent(1, &q), delivered(1, &q, 7, 0), Observation::DuplicateSend { key: key(1) }];
+        let observations =
+            vec![sent(1, &q), delivered(1, &q, 7, 0), Observation::DuplicateSend { key: key(1) }];
         let (violations, _) = check_history(&spec(), observations.clone());
         assert!(violations.iter().any(|v| matches!(v, Violation::DuplicateStored { count: 1, .. })));
         let mut local = spec();
