@@ -23,6 +23,9 @@ use crate::zk::proto::{CreateMode, Op, OpResult, WatchKind, ZkError};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
+/// OpenWire's inactivity monitor sends a `KeepAliveInfo` this often (`maxInactivityDuration`/3).
+pub const KEEPALIVE_MS: u64 = 10_000;
+
 /// `<replicatedLevelDB sync="...">`: when a store write counts as done (model/activemq.md §2.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SyncMode {
@@ -190,6 +193,10 @@ pub enum BrokerTimer {
     },
     /// A slave finished writing the files it downloaded.
     TransferWritten {
+        instance: u32,
+    },
+    /// The inactivity monitor's write check: a `KeepAliveInfo` to every client.
+    KeepAlive {
         instance: u32,
     },
 }
@@ -525,6 +532,21 @@ impl Broker {
                 }
             }
             BrokerTimer::TransferWritten { instance } => self.on_transfer_written(instance, fx),
+            BrokerTimer::KeepAlive { instance } => {
+                let Some(inst) = self.instance.as_ref() else { return };
+                let Store::Master(master) = &inst.store else { return };
+                if inst.number != instance || !inst.serving {
+                    return;
+                }
+                for conn in master.clients.keys() {
+                    fx.push(Effect::Send {
+                        conn: *conn,
+                        message: Message::FromBroker(FromBroker::KeepAlive),
+                    });
+                }
+                let timer = TimerId::Broker(BrokerTimer::KeepAlive { instance });
+                fx.push(Effect::SetTimer { timer, at: now.add_ms(KEEPALIVE_MS) });
+            }
         }
     }
 
@@ -876,7 +898,7 @@ impl Broker {
 
     /// `wal_sync_to(wal_append_position)` returns once `replicas/2` slaves caught up (skipped
     /// without a remote part); then the locker releases and the broker opens its connectors.
-    fn maybe_serve(&mut self, _now: Time, fx: &mut Vec<Effect>) {
+    fn maybe_serve(&mut self, now: Time, fx: &mut Vec<Effect>) {
         let needed = self.config.sync.slave_acks(self.config.replicas);
         let inst = self.instance.as_mut().expect("checked");
         let Store::Master(master) = &mut inst.store else {
@@ -895,6 +917,8 @@ impl Broker {
         fx.push(Effect::Listen { port: self.config.openwire_port });
         fx.push(Effect::Listen { port: self.config.stomp_port });
         fx.push(Effect::Observe { observation: Observation::Serving { on: true } });
+        let timer = TimerId::Broker(BrokerTimer::KeepAlive { instance: inst.number });
+        fx.push(Effect::SetTimer { timer, at: now.add_ms(KEEPALIVE_MS) });
     }
 
     /// "Demoted to slave": `stop_master`, then `broker.requestRestart(); broker.stop()`.

@@ -24,6 +24,8 @@ pub const MAX_RECONNECT_MS: u64 = 30_000;
 pub const CONNECT_TIMEOUT_MS: u64 = 30_000;
 /// Connection audit depth per producer (`auditDepth`).
 pub const CLIENT_AUDIT_DEPTH: usize = 2048;
+/// OpenWire `maxInactivityDuration`: a connection that read nothing this long has failed.
+pub const MAX_INACTIVITY_MS: u64 = 30_000;
 /// A STOMP client's wait before reconnecting (stomp.py's initial reconnect sleep).
 pub const STOMP_RECONNECT_MS: u64 = 100;
 
@@ -88,6 +90,10 @@ pub enum AppTimer {
     Processed {
         consumer: u32,
     },
+    /// The inactivity monitor's read check.
+    ReadCheck {
+        attempt: u64,
+    },
 }
 
 /// A consumer's client side: prefetched messages and the one its listener works on.
@@ -138,6 +144,7 @@ pub struct Client {
     /// The application started (consumers subscribe, producers send) at `start_ms`.
     started: bool,
     inboxes: BTreeMap<u32, Inbox>,
+    last_read: Time,
 }
 
 impl Client {
@@ -176,6 +183,7 @@ impl Client {
             next_wire_producer: config.index * 1000 + 100,
             started: false,
             inboxes: BTreeMap::new(),
+            last_read: Time::ZERO,
             config,
         }
     }
@@ -203,6 +211,7 @@ impl Client {
             Input::ConnectFailed { conn, .. } if Some(conn) == self.conn => self.next_uri(now, fx),
             Input::Closed { conn, .. } if Some(conn) == self.conn => self.on_transport_failure(now, fx),
             Input::Received { conn, message: Message::FromBroker(reply) } if Some(conn) == self.conn => {
+                self.last_read = now;
                 self.on_reply(now, reply, fx)
             }
             Input::Connected { conn } => fx.push(Effect::Close { conn }),
@@ -243,6 +252,20 @@ impl Client {
                 }
             }
             AppTimer::Processed { consumer } => self.processed(now, consumer, fx),
+            AppTimer::ReadCheck { attempt } => {
+                if attempt != self.attempt || !self.connected || self.config.protocol != Protocol::Failover {
+                    return;
+                }
+                if now.saturating_sub_us(self.last_read) >= MAX_INACTIVITY_MS * 1000 {
+                    // `InactivityMonitor`: "Channel was inactive for too long" → transport failure.
+                    let conn = self.conn.expect("connected");
+                    fx.push(Effect::Close { conn });
+                    self.on_transport_failure(now, fx);
+                } else {
+                    let timer = TimerId::App(AppTimer::ReadCheck { attempt });
+                    fx.push(Effect::SetTimer { timer, at: now.add_ms(MAX_INACTIVITY_MS) });
+                }
+            }
             AppTimer::ConnectTimeout { attempt } => {
                 if attempt == self.attempt && !self.connected && self.conn.is_some() {
                     let conn = self.conn.take().expect("checked");
@@ -304,6 +327,11 @@ impl Client {
 
     fn on_connected(&mut self, now: Time, fx: &mut Vec<Effect>) {
         self.connected = true;
+        self.last_read = now;
+        if self.config.protocol == Protocol::Failover {
+            let timer = TimerId::App(AppTimer::ReadCheck { attempt: self.attempt });
+            fx.push(Effect::SetTimer { timer, at: now.add_ms(MAX_INACTIVITY_MS) });
+        }
         let reconnect = self.ever_connected;
         self.ever_connected = true;
         self.reconnect_delay = INITIAL_RECONNECT_MS;
@@ -451,6 +479,7 @@ impl Client {
                     }
                 }
             }
+            FromBroker::KeepAlive => {}
             FromBroker::Deliver { consumer, msg, redelivered } => {
                 let ack = self
                     .config

@@ -115,8 +115,16 @@ pub enum ToBroker {
 /// Broker → client.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum FromBroker {
-    Response { corr: u64 },
-    Deliver { consumer: u32, msg: Msg, redelivered: u32 },
+    Response {
+        corr: u64,
+    },
+    /// The inactivity monitor's keepalive.
+    KeepAlive,
+    Deliver {
+        consumer: u32,
+        msg: Msg,
+        redelivered: u32,
+    },
 }
 
 /// Bytes a command takes on the wire besides a message body (header, properties, framing).

@@ -3,6 +3,7 @@
 //! - `fault_to_elected_ms`: a head publishes a newly elected master;
 //! - `fault_to_serving_ms`: a master opens its client ports;
 //! - `fault_to_zk_leader_ms`: a ZooKeeper server starts serving as leader (ZooKeeper faults);
+//! - `fault_to_client_reconnect_ms`: a failover client is connected to a (new) master again;
 //! - `no_master_ms`: how long group 1 had no serving master after the fault;
 //! - `latency_p50_ms:<dest>`, `latency_p99_ms:<dest>`, `latency_max_ms:<dest>`: send → delivery;
 //! - `catch_up_ms:<step>`: from a restart step to that broker catching up as a slave, with
@@ -99,6 +100,9 @@ fn failover(context: &Context<'_>, fault_at: broker_model::Time, timings: &mut B
             }
             Kind::Observed(Observation::Elected { .. }) => first("fault_to_elected_ms", event.at),
             Kind::Observed(Observation::Serving { on: true }) => first("fault_to_serving_ms", event.at),
+            Kind::Observed(Observation::ClientConnected { .. }) => {
+                first("fault_to_client_reconnect_ms", event.at)
+            }
             Kind::Observed(Observation::ZkRole { role: ZkRole::Leading, serving: true, .. }) => {
                 first("fault_to_zk_leader_ms", event.at)
             }
