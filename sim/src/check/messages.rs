@@ -10,6 +10,7 @@
 //! - `duplicated`: delivered to the application more than once (per subscriber on a topic); a
 //!   redelivery after a lost ack is at-least-once behaviour, counted but not judged;
 //! - `recovered`: a send of unknown outcome (no response) that turned up anyway;
+//! - `vanished`: a send without a response (async, or its outcome unknown) that never turned up;
 //! - `out_of_order`: on a queue with one consumer, a producer's first deliveries went backwards;
 //! - `dlq`: messages moved to the dead-letter queue.
 //!
@@ -139,6 +140,9 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
     counts.insert("dlq".into(), count(&|a| a.dead));
     counts.insert("recovered".into(), count(&|a| !a.acked && (a.deliveries > 0 || a.dead || a.held)));
     counts.insert("held_at_end".into(), count(&|a| a.held));
+    // Sends without a response that never arrived anywhere: async sends in flight at a crash,
+    // sync sends whose outcome stayed unknown. Counted: nothing was promised for them.
+    counts.insert("vanished".into(), count(&|a| !a.acked && a.deliveries == 0 && !a.dead && !a.held));
     counts.insert("out_of_order".into(), out_of_order);
     counts.insert("resends_suppressed".into(), suppressed);
     counts.insert("duplicates_rejected".into(), rejected);
@@ -274,6 +278,7 @@ mod tests {
         assert_eq!(counts["lost"], 1, "4 was acknowledged and never delivered");
         assert_eq!(counts["duplicated"], 1);
         assert_eq!(counts["recovered"], 1);
+        assert_eq!(counts["vanished"], 0);
         assert_eq!(counts["unexpected"], 1);
         assert_eq!(counts["out_of_order"], 1);
         assert!(violations.iter().any(|v| matches!(v, Violation::AcknowledgedLoss { count: 1, .. })));
