@@ -178,26 +178,28 @@ target = "master:group1"
 #[test]
 fn a_slave_that_acks_what_it_has_not_written_is_caught_losing_messages() {
     let mut spec = format::parse("slave-holes.toml", SLAVE_HOLES).expect("parses");
-    let clean: Vec<_> = (0..8).map(|seed| run_seed(&spec, seed)).collect();
+    let clean: Vec<_> = (0..16).map(|seed| run_seed(&spec, seed)).collect();
     assert!(
         clean.iter().all(|o| o.passed()),
         "{:?}",
         clean.iter().map(|o| &o.violations).collect::<Vec<_>>()
     );
     spec.settings.planted_bug = Some(PlantedBug::SlaveAcksUnwritten);
-    let caught = (0..8)
+    let caught = (0..16)
         .map(|seed| run_seed(&spec, seed))
         .filter(|o| o.violations.iter().any(|v| matches!(v, Violation::AcknowledgedLoss { .. })))
         .count();
-    assert!(caught >= 2, "loss caught in only {caught} of 8 seeds");
+    // Caught when the second crash hits the other slave (about half the seeds).
+    assert!(caught >= 3, "loss caught in only {caught} of 16 seeds");
 }
 
 #[test]
 fn a_broker_without_the_producer_audit_is_caught_storing_resends() {
     // A producer that sends as fast as responses come keeps a sync send in flight at every
-    // crash time; a slow LAN widens the window in which it is stored but not yet answered.
+    // crash time; slow fsyncs on the slaves make "stored but not yet answered" the likely state
+    // at the crash, which is when a resend finds its original on the new master.
     let mut spec = spec("master-crash");
-    format::apply_override(&mut spec, "lan_latency_us=[2000, 4000]").expect("valid");
+    format::apply_override(&mut spec, "fsync_us=[20000, 40000]").expect("valid");
     spec.workload[0].producers[0].rate_per_s = 10_000.0;
     let clean: Vec<_> = (0..8).map(|seed| run_seed(&spec, seed)).collect();
     assert!(
@@ -212,7 +214,7 @@ fn a_broker_without_the_producer_audit_is_caught_storing_resends() {
         .map(|seed| run_seed(&spec, seed))
         .filter(|o| o.violations.iter().any(|v| matches!(v, Violation::DuplicateStored { .. })))
         .count();
-    assert!(caught >= 1, "a stored duplicate caught in none of 8 seeds");
+    assert!(caught >= 6, "a stored duplicate caught in only {caught} of 8 seeds");
 }
 
 #[test]
@@ -241,7 +243,7 @@ fn the_stomp_client_stays_bound_to_its_one_broker() {
     let spec = spec("master-crash-stomp");
     let mq1 = broker_model::Addr { host: broker_model::HostId(3), port: 61613 };
     let mut connected_somewhere = 0;
-    for seed in 0..6 {
+    for seed in 0..12 {
         let outcome = run(&spec, seed, RunOptions { keep_history: true, ..Default::default() });
         assert!(outcome.passed(), "seed {seed}: {:?}", outcome.violations);
         for event in &outcome.history.events {
@@ -251,7 +253,7 @@ fn the_stomp_client_stays_bound_to_its_one_broker() {
             }
         }
     }
-    assert!(connected_somewhere > 0, "mq1 never served in 6 seeds: the test exercises nothing");
+    assert!(connected_somewhere > 0, "mq1 never served in 12 seeds: the test exercises nothing");
 }
 
 /// §4.5: after a failover, a message whose ack was lost is redelivered. Under AUTO_ACK the
