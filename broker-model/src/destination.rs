@@ -43,8 +43,9 @@ pub struct Queue {
     next_order: u64,
     /// The consumer that got the last message (round-robin among equal priorities).
     last: Option<u32>,
-    /// The cursor audit: recent sequence ids per producer.
+    /// The cursor audit: recent sequence ids per producer (window order, and for lookups).
     audit: BTreeMap<u32, VecDeque<u64>>,
+    audit_set: BTreeSet<MsgId>,
 }
 
 impl Queue {
@@ -63,13 +64,14 @@ impl Queue {
 
     /// The cursor audit: true if this id was seen recently (a duplicate).
     fn audit_seen(&mut self, id: MsgId) -> bool {
-        let window = self.audit.entry(id.producer).or_default();
-        if window.contains(&id.seq) {
+        if !self.audit_set.insert(id) {
             return true;
         }
+        let window = self.audit.entry(id.producer).or_default();
         window.push_back(id.seq);
         if window.len() > AUDIT_DEPTH {
-            window.pop_front();
+            let old = window.pop_front().expect("non-empty");
+            self.audit_set.remove(&MsgId { producer: id.producer, seq: old });
         }
         false
     }

@@ -1,10 +1,11 @@
 //! The canonical trace of a run and its hash. Every input a process receives, every fault and
-//! every observation feeds the hash (FNV-1a over the derived `Hash` encoding); a replay also keeps
+//! every observation feeds the hash (an FNV-style hash over the derived `Hash` encoding); a replay also keeps
 //! the readable lines.
 
 use std::hash::{Hash, Hasher};
 
-/// FNV-1a, 64 bit: stable across runs and platforms of the same build, unlike `RandomState`.
+/// FNV-1a-style, 64 bit, one multiply per machine word (derived `Hash` writes integers one at a
+/// time): stable across runs and platforms of the same build, unlike `RandomState`.
 #[derive(Debug, Clone)]
 pub struct Fnv(u64);
 
@@ -14,16 +15,46 @@ impl Default for Fnv {
     }
 }
 
+impl Fnv {
+    fn mix(&mut self, word: u64) {
+        self.0 = (self.0 ^ word).wrapping_mul(0x0000_0100_0000_01b3);
+        self.0 ^= self.0 >> 31;
+    }
+}
+
 impl Hasher for Fnv {
     fn finish(&self) -> u64 {
         self.0
     }
 
     fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 ^= *byte as u64;
-            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            self.mix(u64::from_le_bytes(chunk.try_into().expect("8 bytes")));
         }
+        for byte in chunks.remainder() {
+            self.mix(*byte as u64);
+        }
+    }
+
+    fn write_u8(&mut self, v: u8) {
+        self.mix(v as u64);
+    }
+
+    fn write_u16(&mut self, v: u16) {
+        self.mix(v as u64);
+    }
+
+    fn write_u32(&mut self, v: u32) {
+        self.mix(v as u64);
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.mix(v);
+    }
+
+    fn write_usize(&mut self, v: usize) {
+        self.mix(v as u64);
     }
 }
 

@@ -21,7 +21,8 @@ use broker_model::messaging::Msg;
 use broker_model::rng::Rng;
 use broker_model::zk::server::ZkServer;
 use broker_model::{ConnId, Effect, HostId, Input, Message, Record, Time, TimerId};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::cmp::{Ordering, Reverse};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
 
 enum Node {
     Zk(Box<ZkServer>),
@@ -129,6 +130,33 @@ enum Event {
     },
 }
 
+/// An event in the queue, ordered by (time, insertion order) only.
+struct Scheduled {
+    at: Time,
+    seq: u64,
+    event: Box<Event>,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, other: &Self) -> bool {
+        (self.at, self.seq) == (other.at, other.seq)
+    }
+}
+
+impl Eq for Scheduled {}
+
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Scheduled {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (self.at, self.seq).cmp(&(other.at, other.seq))
+    }
+}
+
 pub struct World {
     pub layout: Layout,
     spec: Spec,
@@ -136,7 +164,8 @@ pub struct World {
     seed: u64,
     now: Time,
     seq: u64,
-    queue: BTreeMap<(Time, u64), Event>,
+    /// A min-heap on (time, insertion order): equal times run in insertion order.
+    queue: BinaryHeap<Reverse<Scheduled>>,
     hosts_alive: Vec<bool>,
     procs: Vec<Proc>,
     listeners: BTreeMap<(HostId, u16), usize>,
@@ -178,7 +207,7 @@ impl World {
             seed,
             now: Time::ZERO,
             seq: 0,
-            queue: BTreeMap::new(),
+            queue: BinaryHeap::new(),
             procs,
             listeners: BTreeMap::new(),
             conns: Vec::new(),
@@ -202,7 +231,7 @@ impl World {
     fn schedule(&mut self, at: Time, event: Event) {
         assert!(at >= self.now, "event scheduled in the past");
         self.seq += 1;
-        self.queue.insert((at, self.seq), event);
+        self.queue.push(Reverse(Scheduled { at, seq: self.seq, event: Box::new(event) }));
     }
 
     /// Starts every process and schedules the steps that have absolute times.
@@ -221,18 +250,15 @@ impl World {
 
     /// The time of the next event, if any before `end`.
     pub fn next_event_time(&self, end: Time) -> Option<Time> {
-        self.queue.keys().next().map(|(t, _)| *t).filter(|t| *t <= end)
+        self.queue.peek().map(|Reverse(s)| s.at).filter(|t| *t <= end)
     }
 
     /// Processes every event at the head of the queue that is due at `at`.
     pub fn step_until(&mut self, at: Time) {
-        while let Some(entry) = self.queue.first_entry() {
-            if entry.key().0 > at {
-                break;
-            }
-            let ((time, _), event) = entry.remove_entry();
+        while self.queue.peek().is_some_and(|Reverse(s)| s.at <= at) {
+            let Reverse(Scheduled { at: time, event, .. }) = self.queue.pop().expect("peeked");
             self.now = time;
-            self.handle(event);
+            self.handle(*event);
         }
         self.now = at;
     }
