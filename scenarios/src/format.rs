@@ -43,6 +43,7 @@ struct FileScenario {
     step: Vec<FileStep>,
     #[serde(default)]
     client: Vec<FileClient>,
+    expect_drain: Option<bool>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -188,6 +189,7 @@ pub fn parse(file: &str, text: &str) -> Result<Spec, FormatError> {
         sometimes,
         measure_from: raw.measure_from,
         workload,
+        expect_drain: raw.expect_drain.unwrap_or(true),
     })
 }
 

@@ -24,6 +24,8 @@ pub enum Violation {
     Unexpected { count: u64, first: String },
     /// A failover resend reached the store a second time (the producer audit should drop it).
     DuplicateStored { at: Time, count: u64, first: String },
+    /// Messages were still waiting in a destination at the end of the drain.
+    Stuck { count: u64, first: String },
 }
 
 impl fmt::Display for Violation {
@@ -52,6 +54,12 @@ impl fmt::Display for Violation {
             }
             Violation::Unexpected { count, first } => {
                 write!(f, "unexpected: {count} delivered messages were never sent (first {first})")
+            }
+            Violation::Stuck { count, first } => {
+                write!(
+                    f,
+                    "stuck: {count} messages still waiting in a destination after the drain (first {first})"
+                )
             }
             Violation::DuplicateStored { at, count, first } => write!(
                 f,

@@ -22,6 +22,8 @@ pub struct Spec {
     pub measure_from: Option<String>,
     /// Application clients (producers and consumers); empty for election-only scenarios.
     pub workload: Vec<ClientSpec>,
+    /// Every message must have left its destination by the end (the consumers drain it).
+    pub expect_drain: bool,
 }
 
 /// One application process with its producers and consumers, connected to one group.

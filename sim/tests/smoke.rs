@@ -49,6 +49,7 @@ fn master_crash() -> Spec {
             start_ms: 5_000,
             stop_ms: 100_000,
         }],
+        expect_drain: true,
     }
 }
 

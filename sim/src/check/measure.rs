@@ -3,7 +3,8 @@
 //! - `fault_to_elected_ms`: a head publishes a newly elected master;
 //! - `fault_to_serving_ms`: a master opens its client ports;
 //! - `fault_to_zk_leader_ms`: a ZooKeeper server starts serving as leader (ZooKeeper faults);
-//! - `fault_to_client_reconnect_ms`: a failover client is connected to a (new) master again;
+//! - `fault_to_client_reconnect_ms`: every client that lost its connection is connected again;
+//! - `fault_to_first_send_ok_ms`: a client that lost its connection has a send acknowledged again;
 //! - `no_master_ms`: how long group 1 had no serving master after the fault;
 //! - `latency_p50_ms:<dest>`, `latency_p99_ms:<dest>`, `latency_max_ms:<dest>`: send → delivery;
 //! - `catch_up_ms:<step>`: from a restart step to that broker catching up as a slave, with
@@ -88,6 +89,9 @@ fn failover(context: &Context<'_>, fault_at: broker_model::Time, timings: &mut B
         })
         .collect();
     let after = context.history.events.iter().filter(|e| e.at >= fault_at);
+    // Clients that lost their connection after the fault, and when each was back.
+    let mut cut = BTreeSet::new();
+    let mut back = BTreeMap::new();
     let mut first = |name: &str, at: broker_model::Time| {
         timings.entry(name.to_string()).or_insert(at.ms_since(fault_at));
     };
@@ -100,14 +104,23 @@ fn failover(context: &Context<'_>, fault_at: broker_model::Time, timings: &mut B
             }
             Kind::Observed(Observation::Elected { .. }) => first("fault_to_elected_ms", event.at),
             Kind::Observed(Observation::Serving { on: true }) => first("fault_to_serving_ms", event.at),
-            Kind::Observed(Observation::ClientConnected { .. }) => {
-                first("fault_to_client_reconnect_ms", event.at)
+            Kind::Observed(Observation::ClientDisconnected) => {
+                cut.insert(event.process);
+            }
+            Kind::Observed(Observation::ClientConnected { .. }) if cut.contains(&event.process) => {
+                back.entry(event.process).or_insert(event.at);
+            }
+            Kind::Observed(Observation::SendAcked { .. }) if back.contains_key(&event.process) => {
+                first("fault_to_first_send_ok_ms", event.at)
             }
             Kind::Observed(Observation::ZkRole { role: ZkRole::Leading, serving: true, .. }) => {
                 first("fault_to_zk_leader_ms", event.at)
             }
             _ => {}
         }
+    }
+    if let Some(last) = back.values().max() {
+        timings.insert("fault_to_client_reconnect_ms".to_string(), last.ms_since(fault_at));
     }
     let timeline = serving_timeline(context, 1);
     let mut gap_start = None;

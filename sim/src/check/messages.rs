@@ -12,7 +12,9 @@
 //! - `recovered`: a send of unknown outcome (no response) that turned up anyway;
 //! - `vanished`: a send without a response (async, or its outcome unknown) that never turned up;
 //! - `out_of_order`: on a queue with one consumer, a producer's first deliveries went backwards;
-//! - `dlq`: messages moved to the dead-letter queue.
+//! - `dlq`: messages moved to the dead-letter queue;
+//! - `stuck`: still in a destination at the end: with `expect_drain` (the default) a liveness
+//!   failure, since every destination has a consumer that had the drain to take it.
 //!
 //! The verdict judges loss against what the configuration promises: with a remote part in
 //! `sync` and at most a minority of any group down at once, an acknowledged loss is a failure;
@@ -140,6 +142,15 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
     counts.insert("dlq".into(), count(&|a| a.dead));
     counts.insert("recovered".into(), count(&|a| !a.acked && (a.deliveries > 0 || a.dead || a.held)));
     counts.insert("held_at_end".into(), count(&|a| a.held));
+    // Still in a destination (not the DLQ) at the end although consumers had the drain to take it.
+    let stuck: BTreeSet<MsgId> =
+        context.held.iter().filter(|(_, m)| !m.dest.is_dlq()).map(|(_, m)| m.key).collect();
+    counts.insert("stuck".into(), stuck.len() as u64);
+    if context.spec.expect_drain {
+        if let Some(key) = stuck.first() {
+            violations.push(Violation::Stuck { count: stuck.len() as u64, first: key.to_string() });
+        }
+    }
     // Sends without a response that never arrived anywhere: async sends in flight at a crash,
     // sync sends whose outcome stayed unknown. Counted: nothing was promised for them.
     counts.insert("vanished".into(), count(&|a| !a.acked && a.deliveries == 0 && !a.dead && !a.held));
@@ -220,6 +231,7 @@ mod tests {
                 start_ms: 0,
                 stop_ms: 1,
             }],
+            expect_drain: true,
         }
     }
 
@@ -229,6 +241,14 @@ mod tests {
 
     /// Replays observations at 1 ms steps through the checker.
     fn check_history(spec: &Spec, observations: Vec<Observation>) -> (Vec<Violation>, BTreeMap<String, u64>) {
+        check_with_held(spec, observations, Vec::new())
+    }
+
+    fn check_with_held(
+        spec: &Spec,
+        observations: Vec<Observation>,
+        held: Vec<(u32, broker_model::messaging::Msg)>,
+    ) -> (Vec<Violation>, BTreeMap<String, u64>) {
         let layout = Layout::build(spec, 0);
         let mut history = History::default();
         for (i, observation) in observations.into_iter().enumerate() {
@@ -240,7 +260,7 @@ mod tests {
             history: &history,
             end: Time::from_ms(10_000),
             last_step_at: Time::ZERO,
-            held: Vec::new(),
+            held,
         };
         let mut violations = Vec::new();
         let counts = check(&context, &mut violations);
@@ -331,5 +351,29 @@ mod tests {
         let mut local = spec();
         local.settings.sync = broker_model::broker::SyncMode::LocalMem;
         assert!(check_history(&local, observations).0.is_empty());
+    }
+
+    #[test]
+    fn a_message_still_queued_after_the_drain_is_stuck_unless_the_scenario_expects_it() {
+        let q = Dest::Queue("q".into());
+        let msg = broker_model::messaging::Msg {
+            id: key(1),
+            key: key(1),
+            dest: q.clone(),
+            persistent: true,
+            size: 10,
+            sent_at: Time::ZERO,
+        };
+        let observations = vec![sent(1, &q), Observation::SendAcked { key: key(1) }];
+        let (violations, counts) = check_with_held(&spec(), observations.clone(), vec![(1, msg.clone())]);
+        assert_eq!((counts["stuck"], counts["lost"]), (1, 0), "held is not lost, but it is stuck");
+        assert!(violations.iter().any(|v| matches!(v, Violation::Stuck { count: 1, .. })));
+        let mut relaxed = spec();
+        relaxed.expect_drain = false;
+        assert!(check_with_held(&relaxed, observations.clone(), vec![(1, msg.clone())]).0.is_empty());
+        // A message in the DLQ is where it belongs.
+        let dead =
+            broker_model::messaging::Msg { dest: Dest::Queue(broker_model::messaging::DLQ.into()), ..msg };
+        assert_eq!(check_with_held(&spec(), observations, vec![(1, dead)]).1["stuck"], 0);
     }
 }
