@@ -40,11 +40,23 @@ pub fn stats(values: &[f64]) -> Option<Stats> {
     })
 }
 
-/// Every measurement's distribution over `outcomes`, by name.
+/// Every timing's distribution over `outcomes`, by name.
 pub fn timing_stats(outcomes: &[Outcome]) -> BTreeMap<String, Stats> {
+    stats_by_name(outcomes, |o| &o.timings_ms)
+}
+
+/// Distributions of the non-time measures over seeds.
+pub fn measure_stats(outcomes: &[Outcome]) -> BTreeMap<String, Stats> {
+    stats_by_name(outcomes, |o| &o.measures)
+}
+
+fn stats_by_name(
+    outcomes: &[Outcome],
+    field: fn(&Outcome) -> &BTreeMap<String, f64>,
+) -> BTreeMap<String, Stats> {
     let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for outcome in outcomes {
-        for (name, value) in &outcome.timings_ms {
+        for (name, value) in field(outcome) {
             values.entry(name.clone()).or_default().push(*value);
         }
     }
@@ -113,17 +125,6 @@ pub fn count_totals(outcomes: &[Outcome]) -> BTreeMap<String, u64> {
         }
     }
     totals
-}
-
-/// Distributions of the non-time measures over seeds.
-pub fn measure_stats(outcomes: &[Outcome]) -> BTreeMap<String, Stats> {
-    let mut values: BTreeMap<String, Vec<f64>> = BTreeMap::new();
-    for outcome in outcomes {
-        for (name, value) in &outcome.measures {
-            values.entry(name.clone()).or_default().push(*value);
-        }
-    }
-    values.into_iter().filter_map(|(name, v)| Some((name, stats(&v)?))).collect()
 }
 
 /// Terminal lines for one batch: a verdict line and one line per measurement.

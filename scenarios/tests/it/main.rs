@@ -7,8 +7,9 @@ mod determinism;
 mod failover;
 mod messages;
 
+use broker_model::broker::PlantedBug;
 use scenarios::builtin;
-use sim::{run, Outcome, RunOptions, Spec};
+use sim::{run, Outcome, RunOptions, Spec, Violation};
 
 pub fn spec(name: &str) -> Spec {
     builtin::named(name).expect("a built-in scenario")
@@ -30,4 +31,19 @@ pub fn assert_all_pass(spec: &Spec, seeds: std::ops::Range<u64>) -> Vec<Outcome>
         .collect();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
     outcomes
+}
+
+/// Shows a checker catching a planted bug: every seed passes without the bug (returned), and the
+/// number of seeds with the bug planted in which `caught` matches a violation.
+pub fn plant(
+    spec: &Spec,
+    bug: PlantedBug,
+    seeds: std::ops::Range<u64>,
+    caught: impl Fn(&Violation) -> bool,
+) -> (Vec<Outcome>, usize) {
+    let clean = assert_all_pass(spec, seeds.clone());
+    let mut buggy = spec.clone();
+    buggy.settings.planted_bug = Some(bug);
+    let outcomes = scenarios::batch::run_seeds(&buggy, seeds, 2, &|_| {});
+    (clean, outcomes.iter().filter(|o| o.violations.iter().any(&caught)).count())
 }

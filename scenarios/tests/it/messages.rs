@@ -3,7 +3,7 @@
 //! cut followed by a master crash loses acknowledged messages, and that is reported, not judged.
 //! Each message-level checker is shown to catch the bug it exists for.
 
-use super::{assert_all_pass, run_seed, spec};
+use super::{assert_all_pass, plant, run_seed, spec};
 use broker_model::broker::PlantedBug;
 use broker_model::Observation;
 use scenarios::format;
@@ -177,18 +177,10 @@ target = "master:group1"
 
 #[test]
 fn a_slave_that_acks_what_it_has_not_written_is_caught_losing_messages() {
-    let mut spec = format::parse("slave-holes.toml", SLAVE_HOLES).expect("parses");
-    let clean: Vec<_> = (0..16).map(|seed| run_seed(&spec, seed)).collect();
-    assert!(
-        clean.iter().all(|o| o.passed()),
-        "{:?}",
-        clean.iter().map(|o| &o.violations).collect::<Vec<_>>()
-    );
-    spec.settings.planted_bug = Some(PlantedBug::SlaveAcksUnwritten);
-    let caught = (0..16)
-        .map(|seed| run_seed(&spec, seed))
-        .filter(|o| o.violations.iter().any(|v| matches!(v, Violation::AcknowledgedLoss { .. })))
-        .count();
+    let spec = format::parse("slave-holes.toml", SLAVE_HOLES).expect("parses");
+    let (_, caught) = plant(&spec, PlantedBug::SlaveAcksUnwritten, 0..16, |v| {
+        matches!(v, Violation::AcknowledgedLoss { .. })
+    });
     // Caught when the second crash hits the other slave (about half the seeds).
     assert!(caught >= 3, "loss caught in only {caught} of 16 seeds");
 }
@@ -201,19 +193,10 @@ fn a_broker_without_the_producer_audit_is_caught_storing_resends() {
     let mut spec = spec("master-crash");
     format::apply_override(&mut spec, "fsync_us=[20000, 40000]").expect("valid");
     spec.workload[0].producers[0].rate_per_s = 10_000.0;
-    let clean: Vec<_> = (0..8).map(|seed| run_seed(&spec, seed)).collect();
-    assert!(
-        clean.iter().all(|o| o.passed()),
-        "{:?}",
-        clean.iter().map(|o| &o.violations).collect::<Vec<_>>()
-    );
+    let (clean, caught) =
+        plant(&spec, PlantedBug::NoProducerAudit, 0..8, |v| matches!(v, Violation::DuplicateStored { .. }));
     let suppressed: u64 = clean.iter().map(|o| count(o, "resends_suppressed")).sum();
     assert!(suppressed > 0, "the audit never had a resend to drop: the test exercises nothing");
-    spec.settings.planted_bug = Some(PlantedBug::NoProducerAudit);
-    let caught = (0..8)
-        .map(|seed| run_seed(&spec, seed))
-        .filter(|o| o.violations.iter().any(|v| matches!(v, Violation::DuplicateStored { .. })))
-        .count();
     assert!(caught >= 6, "a stored duplicate caught in only {caught} of 8 seeds");
 }
 
