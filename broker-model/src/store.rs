@@ -326,4 +326,102 @@ mod tests {
         master.truncate(2000);
         assert_eq!(Log::first_missing(&diverged.files(), &master.files()), Some(2000));
     }
+
+    mod properties {
+        use super::*;
+        use proptest::prelude::*;
+
+        #[derive(Debug, Clone)]
+        enum Step {
+            Add {
+                queue: u8,
+                size: u32,
+            },
+            /// Remove the n-th message still in the queue (if any).
+            Remove {
+                queue: u8,
+                nth: usize,
+            },
+        }
+
+        fn step() -> impl Strategy<Value = Step> {
+            prop_oneof![
+                3 => (0u8..3, 0u32..400).prop_map(|(queue, size)| Step::Add { queue, size }),
+                2 => (0u8..3, 0usize..8).prop_map(|(queue, nth)| Step::Remove { queue, nth }),
+            ]
+        }
+
+        /// Builds a log from steps, with the naive model of what each queue holds.
+        fn build(steps: &[Step], producer: u32, log_size: u64) -> (Log, BTreeMap<u8, Vec<MsgId>>) {
+            let mut log = Log::new(log_size);
+            let mut model: BTreeMap<u8, Vec<MsgId>> = BTreeMap::new();
+            for (seq, step) in steps.iter().enumerate() {
+                match step {
+                    Step::Add { queue, size } => {
+                        let id = MsgId { producer, seq: seq as u64 + 1 };
+                        let dest = Dest::Queue(format!("q{queue}"));
+                        let msg =
+                            Msg { id, key: id, dest, persistent: true, size: *size, sent_at: Time::ZERO };
+                        log.append(LogOp::Add { msg });
+                        model.entry(*queue).or_default().push(id);
+                    }
+                    Step::Remove { queue, nth } => {
+                        let held = model.entry(*queue).or_default();
+                        if *nth < held.len() {
+                            let id = held.remove(*nth);
+                            log.append(LogOp::Remove { dest: Dest::Queue(format!("q{queue}")), id });
+                        }
+                    }
+                }
+            }
+            (log, model)
+        }
+
+        proptest! {
+            #[test]
+            fn replay_keeps_exactly_what_was_added_and_not_removed(steps in prop::collection::vec(step(), 0..80)) {
+                let (log, model) = build(&steps, 1, 1000);
+                let recovered = log.replay();
+                for (queue, ids) in &model {
+                    let got: Vec<MsgId> = recovered
+                        .messages
+                        .get(&Dest::Queue(format!("q{queue}")))
+                        .map(|m| m.iter().map(|m| m.id).collect())
+                        .unwrap_or_default();
+                    prop_assert_eq!(&got, ids);
+                }
+            }
+
+            /// `transfer_missing`: whatever a slave holds — a prefix of the master's log, possibly
+            /// followed by records the master never had (an old master) — keeping its matching
+            /// files and downloading from the first differing one leaves it identical to the master.
+            #[test]
+            fn a_slave_that_downloads_from_the_first_differing_file_ends_identical(
+                steps in prop::collection::vec(step(), 1..80),
+                keep in 0usize..80,
+                extra in prop::collection::vec(step(), 0..10),
+            ) {
+                let (master, _) = build(&steps, 1, 1000);
+                let mut slave = master.clone();
+                let cut = master.entries.get(keep).map_or(master.end(), |e| e.start);
+                slave.truncate(cut);
+                let (diverged, _) = build(&extra, 2, 1000);
+                for entry in diverged.entries {
+                    slave.append(entry.op);
+                }
+                let from = Log::first_missing(&slave.files(), &master.files()).unwrap_or(master.end());
+                slave.truncate(from);
+                for entry in master.range(from, master.end()) {
+                    slave.write(entry.clone());
+                }
+                prop_assert_eq!(slave.end(), master.end());
+                prop_assert_eq!(slave.files(), master.files());
+                prop_assert_eq!(slave.replay(), master.replay());
+                // Files wholly before the cut matched and were kept: the download starts no
+                // earlier than the file holding the cut.
+                let floor = master.files().iter().map(|f| f.start).filter(|s| *s <= cut).max().unwrap_or(0);
+                prop_assert!(from >= floor, "downloaded from {} although files up to {} matched", from, floor);
+            }
+        }
+    }
 }
