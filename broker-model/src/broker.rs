@@ -331,8 +331,13 @@ struct SlaveStore {
     caught_up: bool,
     /// The master's position at sync: what a download covers.
     sync_position: Option<u64>,
-    /// WAL frames received while downloading, written once the download is.
+    /// WAL frames received while downloading, written once the download is; whether any of
+    /// them asked for an msync.
     early_wal: Vec<Entry>,
+    early_sync: bool,
+    /// Where the download starts: the log is cut back there only once the download is written
+    /// (until then the stash — the old log — is what the slave has).
+    download_from: Option<u64>,
     download: Option<(Vec<Entry>, u64)>,
     /// msyncs in flight: token → position to ack.
     syncing: BTreeMap<u64, u64>,
@@ -892,15 +897,19 @@ impl Broker {
         master.phase = MasterPhase::WaitingForSlaves;
         inst.updating_store = false;
         inst.address = Some(format!("tcp://{}:{}", self.config.hostname, self.config.bind_port));
-        self.maybe_serve(now, fx);
+        // The elector sees the new address first: a master that lost its election meanwhile
+        // steps down without ever opening its client ports.
         self.changed(now, fx);
+        if self.instance.as_ref().is_some_and(|i| i.number == instance) {
+            self.maybe_serve(now, fx);
+        }
     }
 
     /// `wal_sync_to(wal_append_position)` returns once `replicas/2` slaves caught up (skipped
     /// without a remote part); then the locker releases and the broker opens its connectors.
     fn maybe_serve(&mut self, now: Time, fx: &mut Vec<Effect>) {
         let needed = self.config.sync.slave_acks(self.config.replicas);
-        let inst = self.instance.as_mut().expect("checked");
+        let Some(inst) = self.instance.as_mut() else { return };
         let Store::Master(master) = &mut inst.store else {
             return;
         };
@@ -978,6 +987,8 @@ impl Broker {
             caught_up: false,
             sync_position: None,
             early_wal: Vec::new(),
+            early_sync: false,
+            download_from: None,
             download: None,
             syncing: BTreeMap::new(),
         });
@@ -992,6 +1003,8 @@ impl Broker {
         slave.caught_up = false;
         slave.sync_position = None;
         slave.early_wal.clear();
+        slave.early_sync = false;
+        slave.download_from = None;
         slave.download = None;
         slave.syncing.clear();
         match addr {
@@ -1129,12 +1142,9 @@ impl Broker {
             }
             return;
         }
-        // Stash: keep the files that match, drop from the first that differs, download the rest.
+        // Stash: keep the files that match; download from the first that differs.
         let from = Log::first_missing(&self.log.files(), &files).unwrap_or(position);
-        if self.log.end() > from {
-            self.log.truncate(from);
-            fx.push(Effect::Append { record: Record::Broker(BrokerRecord::Truncate(from)) });
-        }
+        slave.download_from = Some(from);
         fx.push(Effect::Send { conn, message: Message::Repl(ReplMsg::Get { from }) });
     }
 
@@ -1169,6 +1179,12 @@ impl Broker {
         }
         let Store::Slave(slave) = &mut inst.store else { return };
         let (Some(conn), Some((entries, bytes))) = (slave.conn, slave.download.take()) else { return };
+        // The stash is replaced: the log is cut back to where the download starts.
+        let from = slave.download_from.take().expect("a download has a start");
+        if self.log.end() > from {
+            self.log.truncate(from);
+            fx.push(Effect::Append { record: Record::Broker(BrokerRecord::Truncate(from)) });
+        }
         for entry in entries.into_iter().chain(std::mem::take(&mut slave.early_wal)) {
             if entry.start >= self.log.end() {
                 self.log.write(entry.clone());
@@ -1177,7 +1193,14 @@ impl Broker {
         }
         slave.caught_up = true;
         let position = self.log.end();
-        fx.push(Effect::Send { conn, message: Message::Repl(ReplMsg::WalAck { position }) });
+        if std::mem::take(&mut slave.early_sync) {
+            // Frames that asked for an msync are acked only once it is done.
+            self.next_token += 1;
+            slave.syncing.insert(self.next_token, position);
+            fx.push(Effect::Sync { token: self.next_token });
+        } else {
+            fx.push(Effect::Send { conn, message: Message::Repl(ReplMsg::WalAck { position }) });
+        }
         if let Some(master) = master_addr {
             fx.push(Effect::Observe {
                 observation: Observation::SlaveCaughtUp { master, transferred: bytes },
@@ -1195,6 +1218,7 @@ impl Broker {
         }
         if !slave.caught_up {
             slave.early_wal.extend(entries);
+            slave.early_sync |= sync;
             return;
         }
         for entry in entries {
@@ -1454,10 +1478,10 @@ fn on_client_command(
         ToBroker::PoisonAck { consumer, id } => {
             let Some(slot) = master.destinations.dest_of(consumer) else { return };
             if let Some(msg) = master.destinations.queue(&slot).ack(consumer, id) {
-                fx.push(Effect::Observe {
-                    observation: Observation::DeadLettered { key: msg.key, poison: true },
-                });
-                dead_letter(master, &slot, msg);
+                let key = msg.key;
+                if dead_letter(master, &slot, msg) {
+                    fx.push(Effect::Observe { observation: Observation::DeadLettered { key, poison: true } });
+                }
             }
             dispatch(master, &slot, fx);
         }
@@ -1487,18 +1511,18 @@ fn respond(master: &MasterStore, reply: Option<(ConnId, u64)>, fx: &mut Vec<Effe
     }
 }
 
-/// Moves a message out of `slot` into `ActiveMQ.DLQ`.
-fn dead_letter(master: &mut MasterStore, slot: &Dest, msg: Msg) {
-    let dlq = Dest::Queue(DLQ.to_string());
+/// Moves a message out of `slot` into `ActiveMQ.DLQ`; a non-persistent one is discarded
+/// (`processNonPersistent=false`). Returns whether it went to the DLQ.
+fn dead_letter(master: &mut MasterStore, slot: &Dest, msg: Msg) -> bool {
     if let Some(op) = consumed_op(master, slot, &msg) {
         master.writer.queue.push_back(Pending { op, sync: false, reply: None });
     }
-    let moved = Msg { dest: dlq, ..msg };
-    if moved.persistent {
-        master.writer.queue.push_back(Pending { op: LogOp::Add { msg: moved }, sync: false, reply: None });
-    } else {
-        master.destinations.queue(&moved.dest.clone()).enqueue(moved);
+    if !msg.persistent {
+        return false;
     }
+    let moved = Msg { dest: Dest::Queue(DLQ.to_string()), ..msg };
+    master.writer.queue.push_back(Pending { op: LogOp::Add { msg: moved }, sync: false, reply: None });
+    true
 }
 
 /// A message reaches its destination (stored first, if it is to be stored) and is dispatched:
@@ -1512,17 +1536,24 @@ fn deliver_new(master: &mut MasterStore, msg: Msg, fx: &mut Vec<Effect>) {
         }
         Dest::Queue(_) => {
             if !master.destinations.queue(&dest).enqueue(msg.clone()) {
-                fx.push(Effect::Observe { observation: Observation::DuplicateSend { key: msg.key } });
-                fx.push(Effect::Observe {
-                    observation: Observation::DeadLettered { key: msg.key, poison: false },
-                });
-                dead_letter(master, &dest, msg);
+                let key = msg.key;
+                fx.push(Effect::Observe { observation: Observation::DuplicateSend { key } });
+                if dead_letter(master, &dest, msg) {
+                    fx.push(Effect::Observe {
+                        observation: Observation::DeadLettered { key, poison: false },
+                    });
+                }
             }
             dispatch(master, &dest, fx);
         }
         Dest::Topic(topic) => {
             for slot in master.destinations.slots_of(topic) {
-                master.destinations.queue(&slot).enqueue(msg.clone());
+                if !master.destinations.queue(&slot).enqueue(msg.clone()) {
+                    // A duplicate for this subscription: dropped, and its stored reference with it.
+                    if let Some(op) = consumed_op(master, &slot, &msg) {
+                        master.writer.queue.push_back(Pending { op, sync: false, reply: None });
+                    }
+                }
                 dispatch(master, &slot, fx);
             }
         }
@@ -1787,6 +1818,8 @@ mod tests {
                 caught_up: false,
                 sync_position: None,
                 early_wal: Vec::new(),
+                early_sync: false,
+                download_from: None,
                 download: None,
                 syncing: BTreeMap::new(),
             });
@@ -1825,5 +1858,64 @@ mod tests {
             assert_eq!(broker.log_end(), position);
             assert!(fx.iter().any(|e| matches!(e, Effect::Send { message: Message::Repl(ReplMsg::WalAck { position: p }), .. } if *p == position)));
         }
+    }
+
+    /// The stash: a slave keeps its old log until the download is written (so a failed session
+    /// leaves its data and position as they were), and frames that ask for an msync during the
+    /// download are acked only after one.
+    #[test]
+    fn a_slave_keeps_its_stash_until_the_download_is_written_and_msyncs_before_acking() {
+        let mut master_log = Log::new(1 << 20);
+        for seq in 1..=3 {
+            master_log.append(LogOp::Add { msg: msg(seq) });
+        }
+        // The slave is an old master: it has records the new master never had.
+        let mut disk: Vec<Record> = Vec::new();
+        let mut old = master_log.clone();
+        old.truncate(master_log.range(0, u64::MAX)[1].start);
+        let theirs = old.append(LogOp::Add { msg: msg(99) });
+        for entry in old.range(0, u64::MAX) {
+            disk.push(Record::Broker(BrokerRecord::Log(entry.clone())));
+        }
+        let mut broker = Broker::start(config(SyncMode::QuorumMem), (1, 1), &disk);
+        let stash_end = broker.log_end();
+        assert_eq!(stash_end, theirs.end());
+        broker.start_instance(Time::ZERO, &mut Vec::new());
+        let master = ConnId::Out(99);
+        let inst = broker.instance.as_mut().expect("started");
+        inst.connected_address = Some("tcp://10.0.0.2:62621".into());
+        inst.store = Store::Slave(SlaveStore {
+            target: "tcp://10.0.0.2:62621".into(),
+            conn: Some(master),
+            caught_up: false,
+            sync_position: None,
+            early_wal: Vec::new(),
+            early_sync: false,
+            download_from: None,
+            download: None,
+            syncing: BTreeMap::new(),
+        });
+        let position = master_log.end();
+        let message = Message::Repl(ReplMsg::SyncResponse { position, files: master_log.files() });
+        input(&mut broker, Input::Received { conn: master, message });
+        assert_eq!(broker.log_end(), stash_end, "nothing is cut before the download is written");
+        // A frame arrives during the download and asks for an msync.
+        let next = master_log.append(LogOp::Add { msg: msg(4) });
+        let message = Message::Repl(ReplMsg::Wal { entries: vec![next.clone()], sync: true });
+        assert!(input(&mut broker, Input::Received { conn: master, message }).is_empty());
+        let entries = master_log.range(0, position).to_vec();
+        let message = Message::Repl(ReplMsg::Transfer { entries, bytes: position });
+        input(&mut broker, Input::Received { conn: master, message });
+        assert_eq!(broker.log_end(), stash_end);
+        let timer = TimerId::Broker(BrokerTimer::TransferWritten { instance: 1 });
+        let fx = input(&mut broker, Input::Timer { timer });
+        assert_eq!(broker.log_end(), next.end(), "the stash is replaced by the master's log");
+        assert_eq!(broker.log.replay(), master_log.replay());
+        let is_ack =
+            |e: &Effect| matches!(e, Effect::Send { message: Message::Repl(ReplMsg::WalAck { .. }), .. });
+        assert!(!fx.iter().any(is_ack), "no ack before the msync");
+        let token = fsync_token(&fx).expect("an msync");
+        let fx = input(&mut broker, Input::Synced { token });
+        assert!(fx.iter().any(|e| matches!(e, Effect::Send { message: Message::Repl(ReplMsg::WalAck { position: p }), .. } if *p == next.end())));
     }
 }

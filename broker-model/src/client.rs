@@ -540,7 +540,10 @@ impl Client {
     fn processed(&mut self, now: Time, consumer: u32, fx: &mut Vec<Effect>) {
         let ack = self.spec_of(consumer).ack;
         let Some(msg) = self.inboxes.get_mut(&consumer).and_then(|i| i.working.take()) else { return };
-        if ack != AckMode::OnDispatch && self.connected {
+        // Under STOMP `ack:auto` no ACK frame exists; the ack stands for the socket draining,
+        // which lets the broker dispatch further (it acked the message at dispatch).
+        let _ = ack;
+        if self.connected {
             self.send(ToBroker::Ack { consumer, id: msg.id }, fx);
         }
         self.next_message(now, consumer, fx);

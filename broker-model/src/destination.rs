@@ -30,6 +30,16 @@ struct Sub {
     conn: ConnId,
     info: ConsumerInfo,
     inflight: BTreeSet<MsgId>,
+    /// `OnDispatch` (STOMP `ack:auto`): consumed at dispatch, but the connection can only run
+    /// `prefetch` messages ahead of the client (the socket's backpressure); the client's ack
+    /// frees the room, not the message.
+    window: BTreeSet<MsgId>,
+}
+
+impl Sub {
+    fn has_room(&self) -> bool {
+        ((self.inflight.len() + self.window.len()) as u32) < self.info.prefetch.max(1)
+    }
 }
 
 /// One queue.
@@ -87,8 +97,12 @@ impl Queue {
         true
     }
 
+    /// Adds a consumer. A consumer re-created with the same id (a failover replay that arrives
+    /// before the old connection's close) replaces the old one, whose messages are requeued.
     pub fn add_consumer(&mut self, conn: ConnId, info: ConsumerInfo) {
-        self.consumers.insert(info.consumer, Sub { conn, info, inflight: BTreeSet::new() });
+        self.remove_consumer(info.consumer);
+        self.consumers
+            .insert(info.consumer, Sub { conn, info, inflight: BTreeSet::new(), window: BTreeSet::new() });
     }
 
     /// Removes a consumer; its unacked messages go back in order with `redelivered + 1`.
@@ -104,6 +118,11 @@ impl Queue {
 
     /// A consumer acked `id`: returns the message if it was in flight to that consumer.
     pub fn ack(&mut self, consumer: u32, id: MsgId) -> Option<Msg> {
+        if let Some(sub) = self.consumers.get_mut(&consumer) {
+            if sub.window.remove(&id) {
+                return None;
+            }
+        }
         match self.inflight.get(&id) {
             Some((_, owner, _)) if *owner == consumer => {}
             _ => return None,
@@ -133,6 +152,7 @@ impl Queue {
                 redelivered: queued.redelivered,
             });
             if sub.info.ack == AckMode::OnDispatch {
+                sub.window.insert(queued.msg.id);
                 consumed.push(queued.msg);
             } else {
                 sub.inflight.insert(queued.msg.id);
@@ -143,11 +163,7 @@ impl Queue {
     }
 
     fn choose(&self) -> Option<u32> {
-        let ready: Vec<(&u32, &Sub)> = self
-            .consumers
-            .iter()
-            .filter(|(_, s)| (s.inflight.len() as u32) < s.info.prefetch.max(1))
-            .collect();
+        let ready: Vec<(&u32, &Sub)> = self.consumers.iter().filter(|(_, s)| s.has_room()).collect();
         let top = ready.iter().map(|(_, s)| s.info.priority).max()?;
         let candidates: Vec<u32> =
             ready.iter().filter(|(_, s)| s.info.priority == top).map(|(id, _)| **id).collect();
@@ -272,6 +288,38 @@ mod tests {
         let (out, _) = q.dispatch();
         let got: Vec<(u64, u32)> = out.iter().map(|d| (d.msg.id.seq, d.redelivered)).collect();
         assert_eq!(got, vec![(2, 1), (3, 1)]);
+    }
+
+    #[test]
+    fn stomp_auto_ack_consumes_at_dispatch_but_runs_at_most_prefetch_ahead() {
+        let mut q = Queue::default();
+        let info = ConsumerInfo { ack: AckMode::OnDispatch, ..consumer(1, 2, 4) };
+        q.add_consumer(ConnId::In(1), info);
+        for seq in 1..=5 {
+            q.enqueue(msg(seq));
+        }
+        let (out, consumed) = q.dispatch();
+        assert_eq!((out.len(), consumed.len()), (2, 2), "two dispatched, both consumed at once");
+        assert_eq!(q.len(), 3, "consumed messages are not held");
+        assert!(q.ack(1, MsgId { producer: 1, seq: 1 }).is_none(), "the ack only returns room");
+        let (out, _) = q.dispatch();
+        assert_eq!(out.iter().map(|d| d.msg.id.seq).collect::<Vec<_>>(), vec![3]);
+        // The connection drops: what was dispatched is gone (it was acked at dispatch).
+        q.remove_consumer(1);
+        assert_eq!(q.len(), 2);
+    }
+
+    #[test]
+    fn a_consumer_re_created_with_the_same_id_gets_its_unacked_messages_again() {
+        let mut q = Queue::default();
+        q.add_consumer(ConnId::In(1), consumer(1, 10, 4));
+        q.enqueue(msg(1));
+        q.dispatch();
+        // The failover replay arrives before the old connection's close.
+        q.add_consumer(ConnId::In(2), consumer(1, 10, 4));
+        let (out, _) = q.dispatch();
+        assert_eq!(out.len(), 1);
+        assert_eq!((out[0].conn, out[0].redelivered), (ConnId::In(2), 1));
     }
 
     #[test]

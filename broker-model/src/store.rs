@@ -233,18 +233,24 @@ impl Log {
 }
 
 type Slots = BTreeMap<Dest, Vec<Option<Msg>>>;
-type Index = BTreeMap<(Dest, MsgId), usize>;
+/// Every live copy of an id in a destination (a duplicate send is stored twice, then removed).
+type Index = BTreeMap<(Dest, MsgId), Vec<usize>>;
 
 fn push(slots: &mut Slots, index: &mut Index, dest: Dest, msg: &Msg) {
     let list = slots.entry(dest.clone()).or_default();
-    index.insert((dest, msg.id), list.len());
+    index.entry((dest, msg.id)).or_default().push(list.len());
     list.push(Some(msg.clone()));
 }
 
+/// A remove takes one copy: the newest (a duplicate is removed right after it is stored).
 fn remove(slots: &mut Slots, index: &mut Index, dest: Dest, id: MsgId) {
-    if let Some(slot) = index.remove(&(dest.clone(), id)) {
-        slots.get_mut(&dest).expect("indexed")[slot] = None;
+    let key = (dest, id);
+    let Some(copies) = index.get_mut(&key) else { return };
+    let slot = copies.pop().expect("no empty lists are kept");
+    if copies.is_empty() {
+        index.remove(&key);
     }
+    slots.get_mut(&key.0).expect("indexed")[slot] = None;
 }
 
 #[cfg(test)]
@@ -282,6 +288,18 @@ mod tests {
         let seqs: Vec<u64> = recovered.messages[&Dest::Queue("q".into())].iter().map(|m| m.id.seq).collect();
         assert_eq!(seqs, vec![1, 3, 4]);
         assert_eq!(recovered.producer_seq[&1], 4);
+    }
+
+    #[test]
+    fn a_duplicate_stored_and_removed_does_not_take_the_original_with_it() {
+        let mut log = Log::new(1 << 20);
+        let q = Dest::Queue("q".into());
+        log.append(LogOp::Add { msg: msg(1, 10) });
+        log.append(LogOp::Add { msg: msg(1, 10) }); // the duplicate send
+        log.append(LogOp::Remove { dest: q.clone(), id: MsgId { producer: 1, seq: 1 } }); // sent to the DLQ
+        assert_eq!(log.replay().messages[&q].len(), 1, "the original is still queued");
+        log.append(LogOp::Remove { dest: q.clone(), id: MsgId { producer: 1, seq: 1 } }); // consumed
+        assert!(!log.replay().messages.contains_key(&q), "consumed: gone for good");
     }
 
     #[test]
