@@ -1863,6 +1863,9 @@ mod tests {
     /// The stash: a slave keeps its old log until the download is written (so a failed session
     /// leaves its data and position as they were), and frames that ask for an msync during the
     /// download are acked only after one.
+    // Postmortem: found by review (issue 3). The slave cut its log when the SyncResponse came,
+    // so a session that failed mid-download lowered its election position and lost its data;
+    // and frames that arrived during the download were acked without the msync they asked for.
     #[test]
     fn a_slave_keeps_its_stash_until_the_download_is_written_and_msyncs_before_acking() {
         let mut master_log = Log::new(1 << 20);

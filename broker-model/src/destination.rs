@@ -290,6 +290,8 @@ mod tests {
         assert_eq!(got, vec![(2, 1), (3, 1)]);
     }
 
+    // Postmortem: found by review (issue 3). An `ack:auto` consumer never had anything in
+    // flight, so dispatch ran the whole backlog ahead and one disconnect lost all of it.
     #[test]
     fn stomp_auto_ack_consumes_at_dispatch_but_runs_at_most_prefetch_ahead() {
         let mut q = Queue::default();
@@ -309,6 +311,8 @@ mod tests {
         assert_eq!(q.len(), 2);
     }
 
+    // Postmortem: found by review (issue 3). Re-adding a consumer id overwrote the old entry
+    // and its in-flight set: those messages were never redelivered.
     #[test]
     fn a_consumer_re_created_with_the_same_id_gets_its_unacked_messages_again() {
         let mut q = Queue::default();

@@ -290,6 +290,8 @@ mod tests {
         assert_eq!(recovered.producer_seq[&1], 4);
     }
 
+    // Postmortem: found by review (issue 3). Replay indexed one copy per id: removing a stored
+    // duplicate cleared the wrong slot and a consumed original came back after a failover.
     #[test]
     fn a_duplicate_stored_and_removed_does_not_take_the_original_with_it() {
         let mut log = Log::new(1 << 20);
