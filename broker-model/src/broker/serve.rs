@@ -1,0 +1,179 @@
+//! The broker's side of client connections (`TransportConnection`, `Queue`): sends with the
+//! producer audit, acks, poison acks to the DLQ, topic fan-out and dispatch.
+
+use super::*;
+
+pub(super) fn on_client_command(
+    master: &mut MasterStore,
+    conn: ConnId,
+    command: ToBroker,
+    no_audit: bool,
+    fx: &mut Vec<Effect>,
+) {
+    let Some(client) = master.clients.get_mut(&conn) else { return };
+    match command {
+        ToBroker::Connect { reconnect, .. } => client.reconnect = reconnect,
+        ToBroker::Subscribe(info) => {
+            let slot = match &info.dest {
+                Dest::Queue(_) => info.dest.clone(),
+                Dest::Topic(topic) => {
+                    let durable = info.durable.is_some();
+                    let sub = info.durable.clone().unwrap_or_else(|| format!("c{}", info.consumer));
+                    let (slot, new) = master.destinations.subscribe(topic, &sub, durable);
+                    if durable && new {
+                        // `addSubscription`: stored, and the topic's messages kept for it from now.
+                        let op = LogOp::AddSub { topic: topic.clone(), sub };
+                        master.writer.queue.push_back(Pending { op, sync: true, reply: None });
+                    }
+                    slot
+                }
+            };
+            master.destinations.queue(&slot).add_consumer(conn, info);
+            dispatch(master, &slot, fx);
+        }
+        ToBroker::Send { msg, corr } => {
+            let reply = corr.map(|c| (conn, c));
+            // A topic message is stored only if a durable subscription needs it
+            // (`Topic.canOptimizeOutPersistence`).
+            let stored = msg.persistent
+                && match &msg.dest {
+                    Dest::Queue(_) => true,
+                    Dest::Topic(topic) => master.destinations.has_durable(topic),
+                };
+            if !stored {
+                deliver_new(master, msg, fx);
+                respond(master, reply, fx);
+                return;
+            }
+            // `ProducerBrokerExchange.canDispatch`: a failover resend the store already logged is
+            // answered as a success and not stored again.
+            let last = master.producer_seq.get(&msg.id.producer).copied().unwrap_or(0);
+            if client.reconnect && !no_audit && msg.id.seq <= last {
+                fx.push(Effect::Observe { observation: Observation::ResendSuppressed { key: msg.key } });
+                respond(master, reply, fx);
+                return;
+            }
+            master.writer.queue.push_back(Pending { op: LogOp::Add { msg }, sync: corr.is_some(), reply });
+        }
+        ToBroker::Ack { consumer, id } => {
+            let Some(slot) = master.destinations.dest_of(consumer) else { return };
+            if let Some(msg) = master.destinations.queue(&slot).ack(consumer, id) {
+                if let Some(op) = consumed_op(master, &slot, &msg) {
+                    master.writer.queue.push_back(Pending { op, sync: false, reply: None });
+                }
+            }
+            dispatch(master, &slot, fx);
+        }
+        ToBroker::PoisonAck { consumer, id } => {
+            let Some(slot) = master.destinations.dest_of(consumer) else { return };
+            if let Some(msg) = master.destinations.queue(&slot).ack(consumer, id) {
+                let key = msg.key;
+                if dead_letter(master, &slot, msg) {
+                    fx.push(Effect::Observe { observation: Observation::DeadLettered { key, poison: true } });
+                }
+            }
+            dispatch(master, &slot, fx);
+        }
+    }
+}
+
+/// The store operation that records `slot` consuming `msg`: a remove for a queue, an ack
+/// position for a durable subscription, nothing for what was never stored.
+fn consumed_op(master: &MasterStore, slot: &Dest, msg: &Msg) -> Option<LogOp> {
+    if !msg.persistent {
+        return None;
+    }
+    match master.destinations.subs.get(slot) {
+        None => Some(LogOp::Remove { dest: slot.clone(), id: msg.id }),
+        Some(sub) if sub.durable => {
+            Some(LogOp::SubAck { topic: sub.topic.clone(), sub: sub.sub.clone(), id: msg.id })
+        }
+        Some(_) => None,
+    }
+}
+
+fn respond(master: &MasterStore, reply: Option<(ConnId, u64)>, fx: &mut Vec<Effect>) {
+    if let Some((conn, corr)) = reply {
+        if master.clients.contains_key(&conn) {
+            fx.push(Effect::Send { conn, message: Message::FromBroker(FromBroker::Response { corr }) });
+        }
+    }
+}
+
+/// Moves a message out of `slot` into `ActiveMQ.DLQ`; a non-persistent one is discarded
+/// (`processNonPersistent=false`). Returns whether it went to the DLQ.
+fn dead_letter(master: &mut MasterStore, slot: &Dest, msg: Msg) -> bool {
+    if let Some(op) = consumed_op(master, slot, &msg) {
+        master.writer.queue.push_back(Pending { op, sync: false, reply: None });
+    }
+    if !msg.persistent {
+        return false;
+    }
+    let moved = Msg { dest: Dest::Queue(DLQ.to_string()), ..msg };
+    master.writer.queue.push_back(Pending { op: LogOp::Add { msg: moved }, sync: false, reply: None });
+    true
+}
+
+/// A message reaches its destination (stored first, if it is to be stored) and is dispatched:
+/// a queue's cursor audit sends a duplicate send to the DLQ; a topic copies it to every
+/// subscription.
+fn deliver_new(master: &mut MasterStore, msg: Msg, fx: &mut Vec<Effect>) {
+    let dest = msg.dest.clone();
+    match &dest {
+        Dest::Queue(_) if dest.is_dlq() => {
+            master.destinations.queue(&dest).enqueue(msg);
+        }
+        Dest::Queue(_) => {
+            if !master.destinations.queue(&dest).enqueue(msg.clone()) {
+                let key = msg.key;
+                fx.push(Effect::Observe { observation: Observation::DuplicateSend { key } });
+                if dead_letter(master, &dest, msg) {
+                    fx.push(Effect::Observe {
+                        observation: Observation::DeadLettered { key, poison: false },
+                    });
+                }
+            }
+            dispatch(master, &dest, fx);
+        }
+        Dest::Topic(topic) => {
+            for slot in master.destinations.slots_of(topic) {
+                if !master.destinations.queue(&slot).enqueue(msg.clone()) {
+                    // A duplicate for this subscription: dropped, and its stored reference with it.
+                    if let Some(op) = consumed_op(master, &slot, &msg) {
+                        master.writer.queue.push_back(Pending { op, sync: false, reply: None });
+                    }
+                }
+                dispatch(master, &slot, fx);
+            }
+        }
+    }
+}
+
+/// A batch is done: its messages reach their destinations and sync sends get their responses.
+pub(super) fn complete(master: &mut MasterStore, ops: Vec<Pending>, fx: &mut Vec<Effect>) {
+    for op in ops {
+        match op.op {
+            LogOp::Add { msg } => deliver_new(master, msg, fx),
+            LogOp::AddSub { topic, sub } => {
+                fx.push(Effect::Observe { observation: Observation::DurableSubscribed { topic, sub } });
+            }
+            LogOp::Remove { .. } | LogOp::SubAck { .. } => {}
+        }
+        respond(master, op.reply, fx);
+    }
+}
+
+pub(super) fn dispatch(master: &mut MasterStore, slot: &Dest, fx: &mut Vec<Effect>) {
+    let Some(queue) = master.destinations.queues.get_mut(slot) else { return };
+    let (deliveries, consumed) = queue.dispatch();
+    for Delivery { conn, consumer, msg, redelivered } in deliveries {
+        let message = Message::FromBroker(FromBroker::Deliver { consumer, msg, redelivered });
+        fx.push(Effect::Send { conn, message });
+    }
+    // STOMP `ack:auto`: acked at dispatch.
+    for msg in consumed {
+        if let Some(op) = consumed_op(master, slot, &msg) {
+            master.writer.queue.push_back(Pending { op, sync: false, reply: None });
+        }
+    }
+}
