@@ -177,6 +177,16 @@ pub fn parse(file: &str, text: &str) -> Result<Spec, FormatError> {
         let parsed = parse_client(client, i, groups, raw.duration_s)
             .map_err(|(f, m)| error(format!("client[{i}].{f}"), m))?;
         workload.push(parsed);
+        let name = &workload.last().expect("pushed").name;
+        let clash = workload[..i].iter().any(|c: &ClientSpec| &c.name == name)
+            || name.starts_with("mq") && name[2..].parse::<u32>().is_ok()
+            || name.starts_with("zk") && name[2..].parse::<u32>().is_ok();
+        if clash {
+            return Err(error(
+                format!("client[{i}].name"),
+                format!("expected a name unique among clients and processes, got `{name}`"),
+            ));
+        }
     }
     Ok(Spec {
         name: raw.name,
@@ -218,7 +228,8 @@ fn parse_client(
     };
     let start_ms = seconds_to_ms(raw.start_s.unwrap_or(5.0)).map_err(|m| ("start_s".to_string(), m))?;
     // Producers stop early by default so consumers can drain before the end.
-    let default_stop = duration_s.saturating_sub(20).max(1) as f64;
+    let drain = (duration_s as f64 / 4.0).min(20.0);
+    let default_stop = (duration_s as f64 - drain).max(raw.start_s.unwrap_or(5.0));
     let stop_ms = seconds_to_ms(raw.stop_s.unwrap_or(default_stop)).map_err(|m| ("stop_s".to_string(), m))?;
     if stop_ms < start_ms || stop_ms > duration_s * 1000 {
         return Err(("stop_s".into(), format!("expected start_s <= stop_s <= duration_s ({duration_s})")));
@@ -590,6 +601,31 @@ mod tests {
         let error = parse("f.toml", &text).unwrap_err();
         assert_eq!(error.field, "settings.sync");
         assert!(error.message.contains("quorum_mem"), "{error}");
+    }
+
+    #[test]
+    fn a_workload_parses_with_defaults_and_bad_clients_are_explained() {
+        let text = format!(
+            "{MINIMAL}[[client]]\n[[client.producer]]\ntopic = \"t\"\nrate = 5\n[[client.consumer]]\ntopic = \"t\"\ndurable = \"d\"\n"
+        );
+        let spec = parse("w.toml", &text).expect("parses");
+        let client = &spec.workload[0];
+        assert_eq!((client.name.as_str(), client.group, client.start_ms), ("app1", 1, 5000));
+        let producer = &client.producers[0];
+        assert!(producer.persistent && producer.sync, "OpenWire's default: persistent sends are sync");
+        assert_eq!(client.consumers[0].durable.as_deref(), Some("d"));
+        for (extra, field) in [
+            ("[[client]]\nprotocol = \"amqp\"\n", "client[0].protocol"),
+            ("[[client]]\n[[client.producer]]\nqueue = \"q\"\nrate = 0\n", "client[0].producer[0].rate"),
+            (
+                "[[client]]\n[[client.consumer]]\nqueue = \"q\"\nack = \"never\"\n",
+                "client[0].consumer[0].ack",
+            ),
+            ("[[client]]\nname = \"zk1\"\n", "client[0].name"),
+        ] {
+            let error = parse("w.toml", &format!("{MINIMAL}{extra}")).unwrap_err();
+            assert_eq!(error.field, field, "{error}");
+        }
     }
 
     #[test]
