@@ -75,10 +75,13 @@ pub enum CloseReason {
     Reset,
 }
 
-/// Why a connect failed. A connect into silence never fails: the caller's own timer decides.
+/// Why a connect failed. A connect into silence fails only after the kernel's SYN retries;
+/// callers' own timers usually decide first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ConnectError {
     Refused,
+    /// No answer to any SYN retransmission (the kernel gave up after 127 s).
+    TimedOut,
 }
 
 /// What the driver tells a process.

@@ -4,7 +4,7 @@ use crate::format::{self, FormatError};
 use sim::Spec;
 
 /// `(file name, text)` of every built-in scenario.
-pub const FILES: [(&str, &str); 9] = [
+pub const FILES: [(&str, &str); 10] = [
     ("builtin/master-crash.toml", include_str!("../builtin/master-crash.toml")),
     ("builtin/zk-leader-crash.toml", include_str!("../builtin/zk-leader-crash.toml")),
     ("builtin/master-zk-partition.toml", include_str!("../builtin/master-zk-partition.toml")),
@@ -14,6 +14,7 @@ pub const FILES: [(&str, &str); 9] = [
     ("builtin/master-crash-stomp.toml", include_str!("../builtin/master-crash-stomp.toml")),
     ("builtin/topic-master-crash.toml", include_str!("../builtin/topic-master-crash.toml")),
     ("builtin/master-host-crash.toml", include_str!("../builtin/master-host-crash.toml")),
+    ("builtin/client-partition.toml", include_str!("../builtin/client-partition.toml")),
 ];
 
 /// Every built-in scenario, parsed.

@@ -550,14 +550,15 @@ fn parse_hosts(text: &str, earlier: &[Step], groups: u32) -> Result<Hosts, Strin
         return parse_target(target, earlier, groups).map(Hosts::HostOf);
     }
     let per_broker = text.strip_suffix("-host").and_then(|t| parse_index(t, "mq", 3 * groups));
-    if parse_index(text, "zkhost", 3).is_some()
+    if text == "apphost"
+        || parse_index(text, "zkhost", 3).is_some()
         || parse_index(text, "mqhost", groups).is_some()
         || per_broker.is_some()
     {
         return Ok(Hosts::Named(text.to_string()));
     }
     Err(format!(
-        "expected zk-hosts, broker-hosts, a host (zkhost1..3, mqhost1..{groups}, mq1-host..) or host-of:<target>, got `{text}`"
+        "expected zk-hosts, broker-hosts, a host (zkhost1..3, mqhost1..{groups}, mq1-host.., apphost) or host-of:<target>, got `{text}`"
     ))
 }
 

@@ -3,7 +3,9 @@
 //!
 //! Connection semantics (what a peer observes):
 //! - connect to a reachable host with nobody listening → `ConnectFailed(Refused)` after one RTT;
-//! - connect into a partition or to a dead host → nothing; the caller's own timer decides;
+//! - connect into a partition or to a dead host → the SYN is retransmitted after 1, 3, 7, 15, 31
+//!   and 63 s (Linux `tcp_syn_retries=6`): a path that heals (or a host that returns) meanwhile
+//!   connects; after 127 s the connect fails. Callers' own timeouts usually decide first;
 //! - an established connection is FIFO per direction; across a partition its data stalls and
 //!   neither side is told, and stalled data is delivered when the path heals;
 //! - a crashed process on a reachable host → its peers see a reset within one latency;
@@ -86,6 +88,8 @@ struct Direction {
 struct Conn {
     ends: [End; 2],
     established: bool,
+    /// SYN retransmissions so far.
+    syn_retries: u32,
     dirs: [Direction; 2],
     target_host: HostId,
     target_port: u16,
@@ -104,6 +108,10 @@ enum Event {
         generation: u64,
     },
     SynArrive {
+        conn: usize,
+    },
+    /// The initiator's kernel retransmits an unanswered SYN.
+    SynRetry {
         conn: usize,
     },
     SynAck {
@@ -129,6 +137,9 @@ enum Event {
         token: u64,
     },
 }
+
+/// `tcp_syn_retries`: retransmissions of an unanswered SYN (after 1, 2, 4, 8, 16, 32 s).
+const SYN_RETRIES: u32 = 6;
 
 /// An event in the queue, ordered by (time, insertion order) only.
 struct Scheduled {
@@ -279,6 +290,7 @@ impl World {
                 self.deliver(process, Input::Timer { timer });
             }
             Event::SynArrive { conn } => self.on_syn_arrive(conn),
+            Event::SynRetry { conn } => self.send_syn(conn),
             Event::SynAck { conn, refused } => self.on_syn_ack(conn, refused),
             Event::Deliver { conn, dir, packet } => self.on_packet(conn, dir, packet),
             Event::Step { index } => self.run_step(index),
@@ -453,17 +465,13 @@ impl World {
                 self.conns.push(Conn {
                     ends: [end, placeholder],
                     established: false,
+                    syn_retries: 0,
                     dirs: [Direction::default(), Direction::default()],
                     target_host: target.host,
                     target_port: target.port,
                 });
                 self.conn_index.insert((process, local), index);
-                // SYN and SYN-ACK both need a path; otherwise the caller hears nothing.
-                if self.path_up(host, target.host) && self.path_up(target.host, host) {
-                    let at = self.now.add_us(self.latency(host, target.host));
-                    self.conns[index].dirs[0].last_arrival = at;
-                    self.schedule(at, Event::SynArrive { conn: index });
-                }
+                self.send_syn(index);
             }
             Effect::Send { conn: local, message } => {
                 let Some(&conn) = self.conn_index.get(&(process, local)) else {
@@ -569,11 +577,43 @@ impl World {
         self.schedule(at, Event::Deliver { conn, dir, packet });
     }
 
+    /// Sends (or retransmits) a connection's SYN. SYN and SYN-ACK both need a path and a live
+    /// target host; otherwise nothing comes back and the kernel retries with a doubling timeout.
+    fn send_syn(&mut self, conn: usize) {
+        let initiator = self.conns[conn].ends[0];
+        let alive = self.procs[initiator.process].node.is_some()
+            && self.procs[initiator.process].incarnation == initiator.incarnation;
+        if !initiator.open || !alive || self.conns[conn].established {
+            return;
+        }
+        let host = self.procs[initiator.process].host;
+        let target = self.conns[conn].target_host;
+        if self.path_up(host, target) && self.path_up(target, host) {
+            let at = self.now.add_us(self.latency(host, target));
+            self.conns[conn].dirs[0].last_arrival = at;
+            self.schedule(at, Event::SynArrive { conn });
+            return;
+        }
+        let retries = self.conns[conn].syn_retries;
+        if retries < SYN_RETRIES {
+            self.conns[conn].syn_retries += 1;
+            self.schedule(self.now.add_ms(1000 << retries), Event::SynRetry { conn });
+        } else {
+            // ETIMEDOUT, 127 s after the first SYN.
+            self.conn_index.remove(&(initiator.process, initiator.local));
+            self.conns[conn].ends[0].open = false;
+            let input = Input::ConnectFailed { conn: initiator.local, error: ConnectError::TimedOut };
+            self.deliver(initiator.process, input);
+        }
+    }
+
     fn on_syn_arrive(&mut self, conn: usize) {
         let initiator = self.conns[conn].ends[0];
         let source_host = self.procs[initiator.process].host;
         let target_host = self.conns[conn].target_host;
         if !self.hosts_alive[target_host.0 as usize] {
+            // The host died while the SYN was on its way: retransmit later.
+            self.send_syn(conn);
             return;
         }
         let port = self.conns[conn].target_port;
