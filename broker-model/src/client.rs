@@ -24,8 +24,7 @@ pub const MAX_RECONNECT_MS: u64 = 30_000;
 pub const CONNECT_TIMEOUT_MS: u64 = 30_000;
 /// Connection audit depth per producer (`auditDepth`).
 pub const CLIENT_AUDIT_DEPTH: usize = 2048;
-/// OpenWire `maxInactivityDuration`: a connection that read nothing this long has failed.
-pub const MAX_INACTIVITY_MS: u64 = 30_000;
+pub use crate::broker::{KEEPALIVE_MS, MAX_INACTIVITY_MS};
 /// A STOMP client's wait before reconnecting (stomp.py's initial reconnect sleep).
 pub const STOMP_RECONNECT_MS: u64 = 100;
 
@@ -92,6 +91,10 @@ pub enum AppTimer {
     },
     /// The inactivity monitor's read check.
     ReadCheck {
+        attempt: u64,
+    },
+    /// The inactivity monitor's write check: a keepalive to the broker.
+    KeepAlive {
         attempt: u64,
     },
 }
@@ -252,6 +255,13 @@ impl Client {
                 }
             }
             AppTimer::Processed { consumer } => self.processed(now, consumer, fx),
+            AppTimer::KeepAlive { attempt } => {
+                if attempt == self.attempt && self.connected {
+                    self.send(ToBroker::KeepAlive, fx);
+                    let timer = TimerId::App(AppTimer::KeepAlive { attempt });
+                    fx.push(Effect::SetTimer { timer, at: now.add_ms(KEEPALIVE_MS) });
+                }
+            }
             AppTimer::ReadCheck { attempt } => {
                 if attempt != self.attempt || !self.connected || self.config.protocol != Protocol::Failover {
                     return;
@@ -331,6 +341,8 @@ impl Client {
         if self.config.protocol == Protocol::Failover {
             let timer = TimerId::App(AppTimer::ReadCheck { attempt: self.attempt });
             fx.push(Effect::SetTimer { timer, at: now.add_ms(MAX_INACTIVITY_MS) });
+            let timer = TimerId::App(AppTimer::KeepAlive { attempt: self.attempt });
+            fx.push(Effect::SetTimer { timer, at: now.add_ms(KEEPALIVE_MS) });
         }
         let reconnect = self.ever_connected;
         self.ever_connected = true;

@@ -100,7 +100,8 @@ pub enum ToBroker {
         msg: Msg,
         corr: Option<u64>,
     },
-    /// A standard (individual) ack.
+    /// A standard (individual) ack. For an `OnDispatch` consumer, which the broker acked at
+    /// dispatch, it only returns room in the dispatch window (the socket drained).
     Ack {
         consumer: u32,
         id: MsgId,
@@ -110,6 +111,8 @@ pub enum ToBroker {
         consumer: u32,
         id: MsgId,
     },
+    /// The inactivity monitor's keepalive.
+    KeepAlive,
 }
 
 /// Broker → client.

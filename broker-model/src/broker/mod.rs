@@ -28,10 +28,12 @@ mod serve;
 #[cfg(test)]
 mod tests;
 
-use serve::{dispatch, on_client_command};
+use serve::{drop_client, on_client_command};
 
 /// OpenWire's inactivity monitor sends a `KeepAliveInfo` this often (`maxInactivityDuration`/3).
 pub const KEEPALIVE_MS: u64 = 10_000;
+/// `maxInactivityDuration`: a connection that read nothing this long has failed.
+pub const MAX_INACTIVITY_MS: u64 = 30_000;
 
 /// `<replicatedLevelDB sync="...">`: when a store write counts as done (model/activemq.md §2.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -315,6 +317,9 @@ struct SlaveSession {
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct ClientConn {
     reconnect: bool,
+    /// OpenWire (inactivity monitor on) rather than STOMP (heart-beats off by default).
+    openwire: bool,
+    last_read: Time,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -496,7 +501,7 @@ impl Broker {
             Input::ConnectFailed { conn, .. } | Input::Closed { conn, .. } => {
                 self.on_conn_lost(now, conn, fx)
             }
-            Input::Accepted { conn, port } => self.on_accepted(conn, port, fx),
+            Input::Accepted { conn, port } => self.on_accepted(now, conn, port, fx),
             Input::Received { conn, message } => self.on_message(now, conn, message, fx),
             Input::ListenFailed { port } => {
                 assert_eq!(port, self.config.bind_port, "only the bind port can clash");
@@ -545,10 +550,24 @@ impl Broker {
             }
             BrokerTimer::TransferWritten { instance } => self.on_transfer_written(instance, fx),
             BrokerTimer::KeepAlive { instance } => {
-                let Some(inst) = self.instance.as_ref() else { return };
-                let Store::Master(master) = &inst.store else { return };
+                let Some(inst) = self.instance.as_mut() else { return };
+                let Store::Master(master) = &mut inst.store else { return };
                 if inst.number != instance || !inst.serving {
                     return;
+                }
+                // The read check: an OpenWire connection silent for `maxInactivityDuration` is
+                // closed, and its consumers' messages go back to their queues.
+                let silent: Vec<ConnId> = master
+                    .clients
+                    .iter()
+                    .filter(|(_, c)| {
+                        c.openwire && now.saturating_sub_us(c.last_read) >= MAX_INACTIVITY_MS * 1000
+                    })
+                    .map(|(conn, _)| *conn)
+                    .collect();
+                for conn in silent {
+                    fx.push(Effect::Close { conn });
+                    drop_client(master, conn, fx);
                 }
                 for conn in master.clients.keys() {
                     fx.push(Effect::Send {
@@ -1089,20 +1108,13 @@ impl Broker {
             }
             Store::Master(master) => {
                 master.sessions.remove(&conn);
-                if master.clients.remove(&conn).is_some() {
-                    // `Queue.removeSubscription`: in-flight messages are requeued.
-                    let dests: Vec<Dest> = master.destinations.queues.keys().cloned().collect();
-                    master.destinations.remove_connection(conn);
-                    for dest in dests {
-                        dispatch(master, &dest, fx);
-                    }
-                }
+                drop_client(master, conn, fx);
             }
             _ => {}
         }
     }
 
-    fn on_accepted(&mut self, conn: ConnId, port: u16, fx: &mut Vec<Effect>) {
+    fn on_accepted(&mut self, now: Time, conn: ConnId, port: u16, fx: &mut Vec<Effect>) {
         let Some(inst) = self.instance.as_mut() else {
             fx.push(Effect::Close { conn });
             return;
@@ -1116,7 +1128,8 @@ impl Broker {
             Store::Master(master)
                 if serving && (port == self.config.openwire_port || port == self.config.stomp_port) =>
             {
-                master.clients.insert(conn, ClientConn { reconnect: false });
+                let openwire = port == self.config.openwire_port;
+                master.clients.insert(conn, ClientConn { reconnect: false, openwire, last_read: now });
             }
             _ => fx.push(Effect::Close { conn }),
         }
@@ -1185,6 +1198,9 @@ impl Broker {
                 let Store::Master(master) = &mut inst.store else { return };
                 if !inst.serving {
                     return;
+                }
+                if let Some(client) = master.clients.get_mut(&conn) {
+                    client.last_read = now;
                 }
                 on_client_command(master, conn, command, no_audit, fx);
             }

@@ -13,6 +13,7 @@ pub(super) fn on_client_command(
     let Some(client) = master.clients.get_mut(&conn) else { return };
     match command {
         ToBroker::Connect { reconnect, .. } => client.reconnect = reconnect,
+        ToBroker::KeepAlive => {}
         ToBroker::Subscribe(info) => {
             let slot = match &info.dest {
                 Dest::Queue(_) => info.dest.clone(),
@@ -74,6 +75,19 @@ pub(super) fn on_client_command(
             }
             dispatch(master, &slot, fx);
         }
+    }
+}
+
+/// A client connection is gone (closed, reset, or silent too long): `Queue.removeSubscription`
+/// requeues its consumers' in-flight messages.
+pub(super) fn drop_client(master: &mut MasterStore, conn: ConnId, fx: &mut Vec<Effect>) {
+    if master.clients.remove(&conn).is_none() {
+        return;
+    }
+    let dests: Vec<Dest> = master.destinations.queues.keys().cloned().collect();
+    master.destinations.remove_connection(conn);
+    for dest in dests {
+        dispatch(master, &dest, fx);
     }
 }
 
