@@ -185,14 +185,20 @@ pub enum Sometimes {
     ZkLeaderElected,
     /// A master stepped down (demotion).
     MasterDemoted,
+    /// A slave finished attaching (downloaded what it lacked) to a master.
+    SlaveCaughtUp,
+    /// A client connected again after losing its connection.
+    ClientReconnected,
 }
 
 impl Sometimes {
-    pub const ALL: [Sometimes; 4] = [
+    pub const ALL: [Sometimes; 6] = [
         Sometimes::MasterElected,
         Sometimes::SessionExpired,
         Sometimes::ZkLeaderElected,
         Sometimes::MasterDemoted,
+        Sometimes::SlaveCaughtUp,
+        Sometimes::ClientReconnected,
     ];
 
     pub fn name(self) -> &'static str {
@@ -201,6 +207,8 @@ impl Sometimes {
             Sometimes::SessionExpired => "session_expired",
             Sometimes::ZkLeaderElected => "zk_leader_elected",
             Sometimes::MasterDemoted => "master_demoted",
+            Sometimes::SlaveCaughtUp => "slave_caught_up",
+            Sometimes::ClientReconnected => "client_reconnected",
         }
     }
 }

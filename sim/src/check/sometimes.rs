@@ -25,6 +25,8 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) {
                 (Sometimes::MasterElected, Kind::Observed(Observation::Elected { .. }))
                     | (Sometimes::SessionExpired, Kind::Observed(Observation::ZkSessionExpired { .. }))
                     | (Sometimes::MasterDemoted, Kind::Observed(Observation::Demoted { .. }))
+                    | (Sometimes::SlaveCaughtUp, Kind::Observed(Observation::SlaveCaughtUp { .. }))
+                    | (Sometimes::ClientReconnected, Kind::Observed(Observation::ClientConnected { .. }))
                     | (
                         Sometimes::ZkLeaderElected,
                         Kind::Observed(Observation::ZkRole { role: ZkRole::Leading, serving: true, .. })
