@@ -148,17 +148,22 @@ pub struct Client {
     started: bool,
     inboxes: BTreeMap<u32, Inbox>,
     last_read: Time,
+    /// Producer and consumer ids start here: client index and incarnation.
+    base: u32,
 }
 
 impl Client {
-    pub fn new(config: ClientConfig, rng_seed: (u64, u64)) -> Client {
+    /// A client process; `incarnation` counts its restarts, so a restarted application's
+    /// messages (and consumers) never share ids with the previous run's.
+    pub fn new(config: ClientConfig, rng_seed: (u64, u64), incarnation: u32) -> Client {
+        let base = config.index * 1000 + incarnation * 1_000_000;
         let producers = config
             .producers
             .iter()
             .enumerate()
             .map(|(i, spec)| Producer {
                 spec: spec.clone(),
-                wire_id: config.index * 1000 + i as u32,
+                wire_id: base + i as u32,
                 wire_seq: 0,
                 seq: 0,
                 outstanding: None,
@@ -183,7 +188,8 @@ impl Client {
             next_corr: 0,
             audit: BTreeMap::new(),
             audit_set: BTreeSet::new(),
-            next_wire_producer: config.index * 1000 + 100,
+            next_wire_producer: base + 100,
+            base,
             started: false,
             inboxes: BTreeMap::new(),
             last_read: Time::ZERO,
@@ -193,11 +199,11 @@ impl Client {
 
     /// The application's producer id of producer `i` (the checker's key).
     fn app_producer(&self, i: usize) -> u32 {
-        self.config.index * 1000 + i as u32
+        self.base + i as u32
     }
 
     fn consumer_id(&self, i: usize) -> u32 {
-        self.config.index * 1000 + 500 + i as u32
+        self.base + 500 + i as u32
     }
 
     pub fn on_start(&mut self, now: Time, fx: &mut Vec<Effect>) {
@@ -232,6 +238,7 @@ impl Client {
                         consumer: self.consumer_id(i),
                         dest: spec.dest.clone(),
                         durable: spec.durable.clone(),
+                        ack: spec.ack,
                     };
                     fx.push(Effect::Observe { observation });
                 }

@@ -3,7 +3,7 @@
 
 use crate::broker::{BrokerRecord, BrokerTimer, ReplMsg};
 use crate::client::AppTimer;
-use crate::messaging::{Dest, FromBroker, MsgId, ToBroker, WIRE_OVERHEAD};
+use crate::messaging::{AckMode, Dest, FromBroker, MsgId, ToBroker, WIRE_OVERHEAD};
 use crate::time::Time;
 use crate::zk::proto::{ClientMsg, Notification, QuorumMsg, ServerMsg, ZkRecord};
 use crate::zk::server::ZkTimer;
@@ -274,6 +274,7 @@ pub enum Observation {
         consumer: u32,
         dest: Dest,
         durable: Option<String>,
+        ack: AckMode,
     },
     /// A client connected (or reconnected) to a broker.
     ClientConnected {

@@ -55,7 +55,14 @@ struct Proc {
     node: Option<Node>,
     incarnation: u32,
     paused: bool,
-    backlog: VecDeque<Input>,
+    /// Inputs that arrived while paused; a timer's firing keeps its generation so that a
+    /// backlog input that re-arms or cancels it makes the stale firing void.
+    backlog: VecDeque<(Input, Option<u64>)>,
+    /// Counts pauses, so a `Resume` ends only its own pause.
+    pauses: u64,
+    /// Counts host power losses under this process's disk: an fsync in flight when the host
+    /// died never completes.
+    disk_epoch: u32,
     disk: Disk,
     /// Armed timers: id → generation of the pending fire event.
     timers: BTreeMap<TimerId, u64>,
@@ -128,11 +135,13 @@ enum Event {
     },
     Resume {
         process: usize,
+        pause: u64,
     },
     /// An fsync reached the platter: `len` records are durable.
     SyncDone {
         process: usize,
         incarnation: u32,
+        disk_epoch: u32,
         len: usize,
         token: u64,
     },
@@ -206,6 +215,8 @@ impl World {
                 incarnation: 0,
                 paused: false,
                 backlog: VecDeque::new(),
+                pauses: 0,
+                disk_epoch: 0,
                 disk: Disk::default(),
                 timers: BTreeMap::new(),
             })
@@ -286,6 +297,11 @@ impl World {
                 if proc.incarnation != incarnation || proc.timers.get(&timer) != Some(&generation) {
                     return;
                 }
+                if proc.paused {
+                    // Fires at resume, unless something before it re-arms or cancels it.
+                    proc.backlog.push_back((Input::Timer { timer }, Some(generation)));
+                    return;
+                }
                 proc.timers.remove(&timer);
                 self.deliver(process, Input::Timer { timer });
             }
@@ -294,9 +310,17 @@ impl World {
             Event::SynAck { conn, refused } => self.on_syn_ack(conn, refused),
             Event::Deliver { conn, dir, packet } => self.on_packet(conn, dir, packet),
             Event::Step { index } => self.run_step(index),
-            Event::Resume { process } => self.resume(process),
-            Event::SyncDone { process, incarnation, len, token } => {
-                // The kernel finishes the flush even if the process died meanwhile.
+            Event::Resume { process, pause } => {
+                if self.procs[process].pauses == pause {
+                    self.resume(process);
+                }
+            }
+            Event::SyncDone { process, incarnation, disk_epoch, len, token } => {
+                // The kernel finishes the flush even if the process died meanwhile, but not if
+                // the host did.
+                if self.procs[process].disk_epoch != disk_epoch {
+                    return;
+                }
                 let disk = &mut self.procs[process].disk;
                 disk.synced_len = disk.synced_len.max(len.min(disk.records.len()));
                 if self.procs[process].incarnation == incarnation {
@@ -323,7 +347,7 @@ impl World {
                 Node::Broker(Box::new(Broker::start(config.clone(), (self.seed, stream), disk)))
             }
             ProcessKind::Client { config, .. } => {
-                Node::Client(Box::new(Client::new(config.clone(), (self.seed, stream))))
+                Node::Client(Box::new(Client::new(config.clone(), (self.seed, stream), proc.incarnation)))
             }
         };
         proc.node = Some(node);
@@ -344,6 +368,14 @@ impl World {
 
     /// `kill -9` (`silent = false`) or loss of the host (`silent = true`: no resets are sent).
     fn crash_process(&mut self, process: usize, silent: bool) {
+        if silent {
+            // A dead host loses its page cache, whether or not the process still ran: written
+            // but not fsynced is gone, and fsyncs in flight never complete. After `kill -9` the
+            // kernel still has it.
+            let proc = &mut self.procs[process];
+            proc.disk.records.truncate(proc.disk.synced_len);
+            proc.disk_epoch += 1;
+        }
         if self.procs[process].node.is_none() {
             return;
         }
@@ -355,11 +387,6 @@ impl World {
             proc.paused = false;
             proc.backlog.clear();
             proc.timers.clear();
-            // A dead host loses its page cache: written but not fsynced is gone. After `kill -9`
-            // the kernel still has it.
-            if silent {
-                proc.disk.records.truncate(proc.disk.synced_len);
-            }
         }
         self.listeners.retain(|_, owner| *owner != process);
         let owned: Vec<(ConnId, usize)> = self
@@ -371,13 +398,23 @@ impl World {
             self.conn_index.remove(&(process, local));
             let dir = self.dir_of(conn, process);
             self.conns[conn].ends[dir].open = false;
-            let established = self.conns[conn].established;
+            if !self.conns[conn].established {
+                continue;
+            }
+            if silent {
+                // The host is gone with its kernel: nothing it had queued will ever be sent.
+                self.conns[conn].dirs[dir].stalled.clear();
+                continue;
+            }
+            // The kernel answers for the dead process: the peer sees a reset, at once if it is
+            // reachable, or after the heal, behind what was already queued.
             let peer_host = self.procs[self.conns[conn].ends[1 - dir].process].host;
-            if !silent && established && self.path_up(host, peer_host) {
-                // The kernel answers for the dead process: the peer sees a reset.
+            if self.path_up(host, peer_host) {
                 self.conns[conn].dirs[dir].stalled.clear();
                 let at = self.arrival(conn, dir, 0);
                 self.schedule(at, Event::Deliver { conn, dir, packet: Packet::Rst });
+            } else {
+                self.conns[conn].dirs[dir].stalled.push_back(Packet::Rst);
             }
         }
         self.history.push(self.now, Some(process), Kind::Crashed);
@@ -393,9 +430,11 @@ impl World {
             return;
         }
         self.procs[process].paused = true;
+        self.procs[process].pauses += 1;
+        let pause = self.procs[process].pauses;
         self.history.push(self.now, Some(process), Kind::Paused);
         let at = self.now.add_ms(duration_ms);
-        self.schedule(at, Event::Resume { process });
+        self.schedule(at, Event::Resume { process, pause });
     }
 
     fn resume(&mut self, process: usize) {
@@ -405,9 +444,15 @@ impl World {
         self.procs[process].paused = false;
         self.history.push(self.now, Some(process), Kind::Resumed);
         let backlog = std::mem::take(&mut self.procs[process].backlog);
-        for input in backlog {
+        for (input, generation) in backlog {
             if self.procs[process].node.is_none() {
                 break;
+            }
+            if let (Input::Timer { timer }, Some(generation)) = (&input, generation) {
+                if self.procs[process].timers.get(timer) != Some(&generation) {
+                    continue;
+                }
+                self.procs[process].timers.remove(timer);
             }
             self.deliver(process, input);
         }
@@ -419,7 +464,7 @@ impl World {
             return;
         }
         if proc.paused {
-            proc.backlog.push_back(input);
+            proc.backlog.push_back((input, None));
             return;
         }
         let now = self.now;
@@ -516,7 +561,8 @@ impl World {
                 let len = self.procs[process].disk.records.len();
                 let (low, high) = self.settings.fsync_us;
                 let at = self.now.add_us(self.rng.range_inclusive(low, high));
-                self.schedule(at, Event::SyncDone { process, incarnation, len, token });
+                let disk_epoch = self.procs[process].disk_epoch;
+                self.schedule(at, Event::SyncDone { process, incarnation, disk_epoch, len, token });
             }
             Effect::Observe { observation } => {
                 let now = self.now;
@@ -594,8 +640,10 @@ impl World {
             self.schedule(at, Event::SynArrive { conn });
             return;
         }
+        // Retransmissions after 1, 2, 4, .. 32 s; the last one is given 64 s before the connect
+        // fails (127 s in all).
         let retries = self.conns[conn].syn_retries;
-        if retries < SYN_RETRIES {
+        if retries <= SYN_RETRIES {
             self.conns[conn].syn_retries += 1;
             self.schedule(self.now.add_ms(1000 << retries), Event::SynRetry { conn });
         } else {
@@ -616,25 +664,28 @@ impl World {
             self.send_syn(conn);
             return;
         }
+        if !initiator.open {
+            return;
+        }
+        if !self.path_up(target_host, source_host) {
+            // The way back was cut while the SYN travelled: the SYN-ACK is lost; retransmit.
+            self.send_syn(conn);
+            return;
+        }
         let port = self.conns[conn].target_port;
         let listener = self.listeners.get(&(target_host, port)).copied();
-        let refused = match listener {
-            Some(process) if initiator.open => {
-                self.next_in_conn += 1;
-                let local = ConnId::In(self.next_in_conn);
-                let incarnation = self.procs[process].incarnation;
-                self.conns[conn].ends[1] = End { process, incarnation, local, open: true };
-                self.conns[conn].established = true;
-                self.conn_index.insert((process, local), conn);
-                self.deliver(process, Input::Accepted { conn: local, port });
-                false
-            }
-            Some(_) => return,
-            None => true,
-        };
-        if self.path_up(target_host, source_host) {
-            let at = self.now.add_us(self.latency(target_host, source_host));
-            self.schedule(at, Event::SynAck { conn, refused });
+        // The SYN-ACK (or RST) leaves first: whatever the acceptor sends arrives after it.
+        let at = self.now.add_us(self.latency(target_host, source_host));
+        self.conns[conn].dirs[1].last_arrival = at;
+        self.schedule(at, Event::SynAck { conn, refused: listener.is_none() });
+        if let Some(process) = listener {
+            self.next_in_conn += 1;
+            let local = ConnId::In(self.next_in_conn);
+            let incarnation = self.procs[process].incarnation;
+            self.conns[conn].ends[1] = End { process, incarnation, local, open: true };
+            self.conns[conn].established = true;
+            self.conn_index.insert((process, local), conn);
+            self.deliver(process, Input::Accepted { conn: local, port });
         }
     }
 
@@ -848,15 +899,15 @@ impl World {
         }
     }
 
-    /// Messages held by each group's serving masters now (pending or in flight), for the final
-    /// accounting: a message still stored is not lost.
+    /// Messages held by each group's serving masters now (pending or in flight; a paused master
+    /// still holds its), for the final accounting: a message still stored is not lost.
     pub fn held_messages(&self) -> Vec<(u32, Msg)> {
         let mut held = Vec::new();
         for p in 0..self.procs.len() {
             let (Some(group), Some(broker)) = (self.layout.processes[p].group(), self.broker(p)) else {
                 continue;
             };
-            if broker.is_serving() && !self.procs[p].paused {
+            if broker.is_serving() {
                 held.extend(broker.held_messages().into_iter().map(|m| (group, m)));
             }
         }

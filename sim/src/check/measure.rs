@@ -23,7 +23,7 @@ pub fn measure(context: &Context<'_>) -> (BTreeMap<String, f64>, BTreeMap<String
     latency(context, &mut timings);
     catch_up(context, &mut timings, &mut measures);
     if let Some(fault_at) = measured_step_time(context) {
-        failover(context, fault_at, &mut timings);
+        failover(context, fault_at, &mut timings, &mut measures);
     }
     (timings, measures)
 }
@@ -78,7 +78,12 @@ fn catch_up(
     }
 }
 
-fn failover(context: &Context<'_>, fault_at: broker_model::Time, timings: &mut BTreeMap<String, f64>) {
+fn failover(
+    context: &Context<'_>,
+    fault_at: broker_model::Time,
+    timings: &mut BTreeMap<String, f64>,
+    measures: &mut BTreeMap<String, f64>,
+) {
     let broker_sessions: BTreeSet<_> = context
         .history
         .events
@@ -88,6 +93,18 @@ fn failover(context: &Context<'_>, fault_at: broker_model::Time, timings: &mut B
             _ => None,
         })
         .collect();
+    // The group the fault hit (a broker's group, or a ZooKeeper server's ensemble): elections
+    // and masters elsewhere are not this failover.
+    let fault_group = context
+        .history
+        .events
+        .iter()
+        .find(|e| e.at == fault_at && matches!(e.kind, Kind::Step { .. }))
+        .and_then(|e| e.process)
+        .and_then(|p| context.layout.processes[p].ensemble());
+    let in_group = |p: Option<usize>| {
+        fault_group.is_none() || p.and_then(|p| context.layout.processes[p].group()) == fault_group
+    };
     let after = context.history.events.iter().filter(|e| e.at >= fault_at);
     // Clients that lost their connection after the fault, and when each was back.
     let mut cut = BTreeSet::new();
@@ -102,8 +119,12 @@ fn failover(context: &Context<'_>, fault_at: broker_model::Time, timings: &mut B
             {
                 first("fault_to_expired_ms", event.at)
             }
-            Kind::Observed(Observation::Elected { .. }) => first("fault_to_elected_ms", event.at),
-            Kind::Observed(Observation::Serving { on: true }) => first("fault_to_serving_ms", event.at),
+            Kind::Observed(Observation::Elected { .. }) if in_group(event.process) => {
+                first("fault_to_elected_ms", event.at)
+            }
+            Kind::Observed(Observation::Serving { on: true }) if in_group(event.process) => {
+                first("fault_to_serving_ms", event.at)
+            }
             Kind::Observed(Observation::ClientDisconnected) => {
                 cut.insert(event.process);
             }
@@ -119,8 +140,14 @@ fn failover(context: &Context<'_>, fault_at: broker_model::Time, timings: &mut B
             _ => {}
         }
     }
-    if let Some(last) = back.values().max() {
-        timings.insert("fault_to_client_reconnect_ms".to_string(), last.ms_since(fault_at));
+    // Only when every client that lost its connection came back: a missing one would make the
+    // timing look better than it was (it shows as `clients_not_reconnected` instead).
+    if back.len() == cut.len() {
+        if let Some(last) = back.values().max() {
+            timings.insert("fault_to_client_reconnect_ms".to_string(), last.ms_since(fault_at));
+        }
+    } else {
+        measures.insert("clients_not_reconnected".to_string(), (cut.len() - back.len()) as f64);
     }
     let timeline = serving_timeline(context, 1);
     let mut gap_start = None;

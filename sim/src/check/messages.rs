@@ -18,18 +18,21 @@
 //!
 //! The verdict judges loss against what the configuration promises: with a remote part in
 //! `sync` and at most a minority of any group down at once, an acknowledged loss is a failure;
-//! with `local_*` it is the configuration's known risk, reported in the counts.
+//! with `local_*` it is the configuration's known risk, reported in the counts. A destination
+//! with a consumer acked at dispatch (STOMP `ack:auto`) promises nothing and is only counted.
 
 use super::Context;
 use crate::history::Kind;
 use crate::outcome::Violation;
-use broker_model::messaging::{Dest, MsgId};
+use broker_model::messaging::{AckMode, Dest, MsgId};
 use broker_model::{Observation, Time};
 use std::collections::{BTreeMap, BTreeSet};
 
 #[derive(Debug, Default)]
 struct Account {
     dest: Option<Dest>,
+    /// A sync send: its outcome is known once answered.
+    sync: bool,
     sent_at: Time,
     persistent: bool,
     acked: bool,
@@ -57,17 +60,26 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
     // Durable subscribers: consumer → (topic, subscription name); when each was stored.
     let mut durable_consumers: BTreeMap<u32, (String, String)> = BTreeMap::new();
     let mut stored_subs: BTreeMap<(String, String), Time> = BTreeMap::new();
+    let mut unpromised: BTreeSet<Dest> = BTreeSet::new();
     for event in &context.history.events {
         let Kind::Observed(observation) = &event.kind else { continue };
         match observation {
-            Observation::Sent { key, dest, persistent, .. } => {
+            Observation::Sent { key, dest, persistent, sync } => {
                 let account = accounts.entry(*key).or_default();
                 account.dest = Some(dest.clone());
                 account.persistent = *persistent;
+                account.sync = *sync;
                 account.sent_at = event.at;
             }
-            Observation::Subscribed { consumer, dest: Dest::Topic(topic), durable: Some(sub) } => {
-                durable_consumers.insert(*consumer, (topic.clone(), sub.clone()));
+            Observation::Subscribed { consumer, dest, durable, ack } => {
+                if let (Dest::Topic(topic), Some(sub)) = (dest, durable) {
+                    durable_consumers.insert(*consumer, (topic.clone(), sub.clone()));
+                }
+                // A consumer acked at dispatch (STOMP `ack:auto`) may lose what was in flight:
+                // the destination promises nothing more.
+                if *ack == AckMode::OnDispatch {
+                    unpromised.insert(dest.clone());
+                }
             }
             Observation::DurableSubscribed { topic, sub } => {
                 stored_subs.entry((topic.clone(), sub.clone())).or_insert(event.at);
@@ -140,7 +152,8 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
     );
     counts.insert("unexpected".into(), unexpected.len() as u64);
     counts.insert("dlq".into(), count(&|a| a.dead));
-    counts.insert("recovered".into(), count(&|a| !a.acked && (a.deliveries > 0 || a.dead || a.held)));
+    counts
+        .insert("recovered".into(), count(&|a| a.sync && !a.acked && (a.deliveries > 0 || a.dead || a.held)));
     counts.insert("held_at_end".into(), count(&|a| a.held));
     // Still in a destination (not the DLQ) at the end although consumers had the drain to take it.
     let stuck: BTreeSet<MsgId> =
@@ -161,8 +174,14 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
 
     let promised = context.spec.settings.sync.has_remote()
         && max_down_in_any_group(context) <= (context.spec.settings.replicas / 2) as usize;
-    if promised && !lost.is_empty() {
-        violations.push(Violation::AcknowledgedLoss { count: lost.len() as u64, first: lost[0].to_string() });
+    let judged: Vec<MsgId> = lost
+        .iter()
+        .filter(|k| accounts[k].dest.as_ref().is_some_and(|d| !unpromised.contains(d)))
+        .copied()
+        .collect();
+    if promised && !judged.is_empty() {
+        violations
+            .push(Violation::AcknowledgedLoss { count: judged.len() as u64, first: judged[0].to_string() });
     }
     if let Some(key) = unexpected.first() {
         violations.push(Violation::Unexpected { count: unexpected.len() as u64, first: key.to_string() });
@@ -322,8 +341,13 @@ mod tests {
         let observations = vec![
             sent(1, &t), // before the subscription was stored: not owed
             Observation::SendAcked { key: key(1) },
-            Observation::Subscribed { consumer: 7, dest: t.clone(), durable: Some("audit".into()) },
-            Observation::Subscribed { consumer: 8, dest: t.clone(), durable: None },
+            Observation::Subscribed {
+                consumer: 7,
+                dest: t.clone(),
+                durable: Some("audit".into()),
+                ack: AckMode::Auto,
+            },
+            Observation::Subscribed { consumer: 8, dest: t.clone(), durable: None, ack: AckMode::Auto },
             Observation::DurableSubscribed { topic: "t".into(), sub: "audit".into() },
             sent(2, &t),
             Observation::SendAcked { key: key(2) },
@@ -375,5 +399,18 @@ mod tests {
         let dead =
             broker_model::messaging::Msg { dest: Dest::Queue(broker_model::messaging::DLQ.into()), ..msg };
         assert_eq!(check_with_held(&spec(), observations, vec![(1, dead)]).1["stuck"], 0);
+    }
+
+    #[test]
+    fn loss_on_a_destination_consumed_with_stomp_auto_ack_is_counted_not_judged() {
+        let q = Dest::Queue("q".into());
+        let observations = vec![
+            Observation::Subscribed { consumer: 7, dest: q.clone(), durable: None, ack: AckMode::OnDispatch },
+            sent(1, &q),
+            Observation::SendAcked { key: key(1) },
+        ];
+        let (violations, counts) = check_history(&spec(), observations);
+        assert_eq!(counts["lost"], 1);
+        assert!(violations.is_empty(), "{violations:?}");
     }
 }

@@ -1,0 +1,98 @@
+//! Goal: the simulated world's fault semantics hold in the corner cases a reviewer found.
+//! Method: small scenario files aimed at one corner each; assert on the history.
+
+use scenarios::format;
+use sim::history::Kind;
+use sim::{run, RunOptions, Violation};
+
+fn history_of(text: &str, seed: u64) -> sim::Outcome {
+    let spec = format::parse("world.toml", text).expect("parses");
+    run(&spec, seed, RunOptions { keep_history: true, ..Default::default() })
+}
+
+// Postmortem: found by review (issue 3). Crashing a process whose connect was still waiting for
+// its handshake indexed the placeholder peer (`usize::MAX`) and panicked the run.
+#[test]
+fn crashing_a_process_with_a_pending_connect_is_an_ordinary_crash() {
+    let outcome = history_of(
+        r#"
+name = "pending-connect-crash"
+duration_s = 60
+liveness_deadline_s = 40
+[topology]
+host_per_broker = true
+[[step]]
+id = "cut"
+at_s = 1
+action = "partition"
+from = ["mq1-host"]
+to = ["zk-hosts"]
+[[step]]
+id = "crash"
+at_s = 5
+action = "crash"
+target = "mq1"
+[[step]]
+id = "heal"
+at_s = 10
+action = "heal"
+[[step]]
+id = "restart"
+at_s = 12
+action = "restart"
+target = "mq1"
+"#,
+        1,
+    );
+    assert!(
+        !outcome.violations.iter().any(|v| matches!(v, Violation::Panic { .. })),
+        "{:?}",
+        outcome.violations
+    );
+    assert!(outcome.passed(), "{:?}", outcome.violations);
+}
+
+// Postmortem: found by review (issue 3). A `Resume` carried no identity, so the end of a pause
+// that a crash cut short ended the next pause of the restarted process early.
+#[test]
+fn a_pause_cut_short_by_a_crash_does_not_end_the_next_pause() {
+    let outcome = history_of(
+        r#"
+name = "pause-crash-pause"
+duration_s = 60
+liveness_deadline_s = 40
+[[step]]
+id = "pause-1"
+at_s = 20
+action = "pause"
+target = "mq1"
+duration_ms = 10000
+[[step]]
+id = "crash"
+at_s = 22
+action = "crash"
+target = "mq1"
+[[step]]
+id = "restart"
+at_s = 24
+action = "restart"
+target = "mq1"
+[[step]]
+id = "pause-2"
+at_s = 26
+action = "pause"
+target = "mq1"
+duration_ms = 10000
+"#,
+        1,
+    );
+    let mq1 = Some(3);
+    let resumed: Vec<u64> = outcome
+        .history
+        .events
+        .iter()
+        .filter(|e| e.process == mq1 && e.kind == Kind::Resumed)
+        .map(|e| e.at.as_ms())
+        .collect();
+    assert_eq!(resumed, vec![36_000], "only the second pause ends, after its own 10 s");
+}
