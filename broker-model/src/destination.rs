@@ -162,14 +162,17 @@ impl Queue {
         (out, consumed)
     }
 
+    /// The consumer for the next message: among those with room, the highest priority; among
+    /// equals, the first after the last one served (round-robin). Runs once per dispatched
+    /// message, so it walks the consumers without collecting them.
     fn choose(&self) -> Option<u32> {
-        let ready: Vec<(&u32, &Sub)> = self.consumers.iter().filter(|(_, s)| s.has_room()).collect();
-        let top = ready.iter().map(|(_, s)| s.info.priority).max()?;
-        let candidates: Vec<u32> =
-            ready.iter().filter(|(_, s)| s.info.priority == top).map(|(id, _)| **id).collect();
-        // Round-robin: the first candidate after the last one served.
-        let next = self.last.and_then(|last| candidates.iter().find(|c| **c > last).copied());
-        Some(next.unwrap_or(candidates[0]))
+        let ready = || self.consumers.iter().filter(|(_, s)| s.has_room());
+        let top = ready().map(|(_, s)| s.info.priority).max()?;
+        let mut candidates = ready().filter(|(_, s)| s.info.priority == top).map(|(id, _)| *id);
+        let first = candidates.next().expect("top exists");
+        let after_last =
+            self.last.and_then(|last| std::iter::once(first).chain(candidates).find(|c| *c > last));
+        Some(after_last.unwrap_or(first))
     }
 }
 

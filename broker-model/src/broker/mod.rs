@@ -355,6 +355,23 @@ struct SlaveStore {
     syncing: BTreeMap<u64, u64>,
 }
 
+impl SlaveStore {
+    /// A slave of `target`, not yet attached.
+    fn new(target: String, conn: Option<ConnId>) -> SlaveStore {
+        SlaveStore {
+            target,
+            conn,
+            caught_up: false,
+            sync_position: None,
+            early_wal: Vec::new(),
+            early_sync: false,
+            download_from: None,
+            download: None,
+            syncing: BTreeMap::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Store {
     Idle,
@@ -1007,17 +1024,7 @@ impl Broker {
         self.stop_slave(fx);
         let inst = self.instance.as_mut().expect("checked");
         inst.connected_address = Some(target.clone());
-        inst.store = Store::Slave(SlaveStore {
-            target: target.clone(),
-            conn: None,
-            caught_up: false,
-            sync_position: None,
-            early_wal: Vec::new(),
-            early_sync: false,
-            download_from: None,
-            download: None,
-            syncing: BTreeMap::new(),
-        });
+        inst.store = Store::Slave(SlaveStore::new(target.clone(), None));
         self.connect_slave(now, target, fx);
     }
 

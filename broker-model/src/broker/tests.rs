@@ -214,21 +214,7 @@ fn a_slave_acks_only_positions_it_has_written() {
         }
         let config = BrokerConfig { planted_bug: bug, ..config(SyncMode::QuorumMem) };
         let mut broker = Broker::start(config, (1, 1), &[]);
-        broker.start_instance(Time::ZERO, &mut Vec::new());
-        let master = ConnId::Out(99);
-        let inst = broker.instance.as_mut().expect("started");
-        inst.connected_address = Some("tcp://10.0.0.2:62621".into());
-        inst.store = Store::Slave(SlaveStore {
-            target: "tcp://10.0.0.2:62621".into(),
-            conn: Some(master),
-            caught_up: false,
-            sync_position: None,
-            early_wal: Vec::new(),
-            early_sync: false,
-            download_from: None,
-            download: None,
-            syncing: BTreeMap::new(),
-        });
+        let master = attach_slave(&mut broker);
         let position = master_log.end();
         let message = Message::Repl(ReplMsg::SyncResponse { position, files: master_log.files() });
         let fx = input(&mut broker, Input::Received { conn: master, message });
@@ -287,21 +273,7 @@ fn a_slave_keeps_its_stash_until_the_download_is_written_and_msyncs_before_ackin
     let mut broker = Broker::start(config(SyncMode::QuorumMem), (1, 1), &disk);
     let stash_end = broker.log_end();
     assert_eq!(stash_end, theirs.end());
-    broker.start_instance(Time::ZERO, &mut Vec::new());
-    let master = ConnId::Out(99);
-    let inst = broker.instance.as_mut().expect("started");
-    inst.connected_address = Some("tcp://10.0.0.2:62621".into());
-    inst.store = Store::Slave(SlaveStore {
-        target: "tcp://10.0.0.2:62621".into(),
-        conn: Some(master),
-        caught_up: false,
-        sync_position: None,
-        early_wal: Vec::new(),
-        early_sync: false,
-        download_from: None,
-        download: None,
-        syncing: BTreeMap::new(),
-    });
+    let master = attach_slave(&mut broker);
     let position = master_log.end();
     let message = Message::Repl(ReplMsg::SyncResponse { position, files: master_log.files() });
     input(&mut broker, Input::Received { conn: master, message });
@@ -324,4 +296,15 @@ fn a_slave_keeps_its_stash_until_the_download_is_written_and_msyncs_before_ackin
     let token = fsync_token(&fx).expect("an msync");
     let fx = input(&mut broker, Input::Synced { token });
     assert!(fx.iter().any(|e| matches!(e, Effect::Send { message: Message::Repl(ReplMsg::WalAck { position: p }), .. } if *p == next.end())));
+}
+
+/// Starts `broker` as a slave of 10.0.0.2 whose replication connection is `ConnId::Out(99)`.
+fn attach_slave(broker: &mut Broker) -> ConnId {
+    broker.start_instance(Time::ZERO, &mut Vec::new());
+    let master = ConnId::Out(99);
+    let inst = broker.instance.as_mut().expect("started");
+    let target = "tcp://10.0.0.2:62621".to_string();
+    inst.connected_address = Some(target.clone());
+    inst.store = Store::Slave(SlaveStore::new(target, Some(master)));
+    master
 }
