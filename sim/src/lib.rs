@@ -18,9 +18,11 @@ pub mod check;
 pub mod history;
 pub mod outcome;
 pub mod run;
+pub mod settings;
 pub mod spec;
 pub mod topology;
 pub mod trace;
+pub mod validate;
 mod world;
 
 pub use outcome::{Outcome, Violation};

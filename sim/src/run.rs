@@ -53,6 +53,9 @@ pub fn run(spec: &Spec, seed: u64, options: RunOptions) -> Outcome {
 
 #[allow(clippy::disallowed_methods)] // madsim's simulated clock, not the wall clock.
 async fn simulate(spec: Spec, seed: u64, options: RunOptions) -> Outcome {
+    if let Err(error) = crate::validate::validate(&spec) {
+        panic!("an invalid scenario reached the world (validate specs first): {error}");
+    }
     let origin = madsim::time::Instant::now();
     let mut world = World::new(&spec, seed, options.keep_trace);
     world.boot();

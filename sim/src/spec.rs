@@ -59,6 +59,8 @@ pub struct Settings {
     pub sync: SyncMode,
     pub broker_startup_ms: u64,
     pub broker_restart_delay_ms: u64,
+    /// A demoted master's `BrokerService.stop()` before its ZooKeeper client is closed.
+    pub broker_stop_ms: u64,
     pub master_recovery_ms: u64,
     /// One-way latency between hosts, uniform in [min, max] microseconds.
     pub lan_latency_us: (u64, u64),
@@ -90,6 +92,7 @@ impl Settings {
             sync: SyncMode::QuorumMem,
             broker_startup_ms: 2000,
             broker_restart_delay_ms: 1000,
+            broker_stop_ms: 0,
             master_recovery_ms: 100,
             lan_latency_us: (100, 400),
             loopback_latency_us: (10, 30),

@@ -198,6 +198,8 @@ pub struct World {
     rng: Rng,
     timer_generation: u64,
     step_targets: BTreeMap<String, usize>,
+    /// For each step, the steps whose `after` names it, in file order.
+    followers: Vec<Vec<usize>>,
     pub history: History,
     pub trace: Trace,
     pub last_step_at: Time,
@@ -240,6 +242,7 @@ impl World {
             rng: Rng::new(seed, u64::MAX),
             timer_generation: 0,
             step_targets: BTreeMap::new(),
+            followers: followers(spec),
             history: History::default(),
             trace: Trace::new(keep_trace),
             last_step_at: Time::ZERO,
@@ -780,12 +783,12 @@ impl World {
             }
         }
         // Steps that follow this one are scheduled relative to it.
-        for (next, other) in self.spec.steps.clone().iter().enumerate() {
-            if other.at.after.as_deref() == Some(step.id.as_str()) {
-                let delay = self.rng.range_inclusive(other.at.min_ms, other.at.max_ms);
-                let at = self.now.add_ms(delay);
-                self.schedule(at, Event::Step { index: next });
-            }
+        for i in 0..self.followers[index].len() {
+            let next = self.followers[index][i];
+            let at = self.spec.steps[next].at.clone();
+            let delay = self.rng.range_inclusive(at.min_ms, at.max_ms);
+            let at = self.now.add_ms(delay);
+            self.schedule(at, Event::Step { index: next });
         }
     }
 
@@ -1002,6 +1005,19 @@ impl World {
             .map(|i| HostId(i as u16))
             .collect()
     }
+}
+
+/// For each step, the indices of the steps scheduled after it (linear in the number of steps).
+fn followers(spec: &Spec) -> Vec<Vec<usize>> {
+    let index: BTreeMap<&str, usize> =
+        spec.steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+    let mut followers = vec![Vec::new(); spec.steps.len()];
+    for (i, step) in spec.steps.iter().enumerate() {
+        if let Some(after) = &step.at.after {
+            followers[index[after.as_str()]].push(i);
+        }
+    }
+    followers
 }
 
 fn packet_size(packet: &Packet) -> u64 {

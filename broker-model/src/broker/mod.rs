@@ -117,15 +117,19 @@ pub enum PlantedBug {
     SlaveAcksUnwritten,
     /// The broker does not drop failover resends it already stored (producer audit off).
     NoProducerAudit,
+    /// A serving master re-arms its keepalive timer for the same instant: simulated time stops
+    /// advancing (a livelock).
+    ZeroDelayTimer,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 5] = [
+    pub const ALL: [PlantedBug; 6] = [
         PlantedBug::MasterIgnoresDisconnect,
         PlantedBug::HeadNeverElects,
         PlantedBug::AckBeforeQuorum,
         PlantedBug::SlaveAcksUnwritten,
         PlantedBug::NoProducerAudit,
+        PlantedBug::ZeroDelayTimer,
     ];
 
     pub fn name(self) -> &'static str {
@@ -135,6 +139,7 @@ impl PlantedBug {
             PlantedBug::AckBeforeQuorum => "ack_before_quorum",
             PlantedBug::SlaveAcksUnwritten => "slave_acks_unwritten",
             PlantedBug::NoProducerAudit => "no_producer_audit",
+            PlantedBug::ZeroDelayTimer => "zero_delay_timer",
         }
     }
 
@@ -593,7 +598,9 @@ impl Broker {
                     });
                 }
                 let timer = TimerId::Broker(BrokerTimer::KeepAlive { instance });
-                fx.push(Effect::SetTimer { timer, at: now.add_ms(KEEPALIVE_MS) });
+                let livelock = self.config.planted_bug == Some(PlantedBug::ZeroDelayTimer);
+                let at = if livelock { now } else { now.add_ms(KEEPALIVE_MS) };
+                fx.push(Effect::SetTimer { timer, at });
             }
         }
     }

@@ -6,6 +6,7 @@ mod cli;
 mod determinism;
 mod failover;
 mod messages;
+mod validation;
 mod world;
 
 use broker_model::broker::PlantedBug;

@@ -18,7 +18,7 @@ fn crashing_a_process_with_a_pending_connect_is_an_ordinary_crash() {
         r#"
 name = "pending-connect-crash"
 duration_s = 60
-liveness_deadline_s = 40
+liveness_deadline_s = 30
 [topology]
 host_per_broker = true
 [[step]]
@@ -60,7 +60,7 @@ fn a_pause_cut_short_by_a_crash_does_not_end_the_next_pause() {
         r#"
 name = "pause-crash-pause"
 duration_s = 60
-liveness_deadline_s = 40
+liveness_deadline_s = 30
 [[step]]
 id = "pause-1"
 at_s = 20
