@@ -231,9 +231,10 @@ pub enum Observation {
         eid: String,
         session: SessionId,
     },
-    /// The head published a newly elected master.
+    /// The head published a newly elected master, chosen at this log position (bytes).
     Elected {
         eid: String,
+        position: i64,
     },
     /// This broker starts running the master store.
     Promoted {

@@ -11,6 +11,7 @@
 
 pub mod broker;
 pub mod client;
+pub mod describe;
 pub mod destination;
 pub mod elector;
 pub mod io;

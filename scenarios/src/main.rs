@@ -1,16 +1,45 @@
-//! `amqsim`: list scenarios, run them over many seeds, replay one seed with its full trace.
-//!
-//! Exit codes: 0 every seed passed, 1 some seed failed, 2 bad input (one line on stderr).
+//! `amqsim`: list scenarios, run them over many seeds, replay one seed with a readable trace.
+//! Exit codes are listed in `--help` (`EXIT_CODES`).
 
-use anyhow::Result;
-use clap::{Parser, Subcommand};
-use indicatif::{ProgressBar, ProgressStyle};
-use scenarios::{batch, builtin, format};
-use sim::{run, RunOptions, Spec};
+use clap::{Parser, Subcommand, ValueEnum};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use scenarios::origin::{Invocation, Origin};
+use scenarios::regressions::{self, Appender, Entry};
+use scenarios::trace_view::{self, Only, TraceFormat, ViewOptions};
+use scenarios::{batch, builtin, output};
+use serde_json::{json, Value};
+use sim::settings::{self, Shown};
+use sim::{run, Outcome, RunOptions, Spec};
 use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0    every seed passed (also when a reader of the output closed the pipe)
+  1    a seed failed: a checker found a violation in the simulated cluster
+  2    bad input: one line on stderr names the file or option, the field and the expected form
+  3    the model crashed or livelocked in some seed (a bug in amqsim itself)
+  130  interrupted (Ctrl-C): the summary covers the seeds that finished and says `partial`";
+
+const EXAMPLES: &str = "\
+Examples:
+  amqsim list
+  amqsim run all --seeds 0..200
+  amqsim run master-crash --seeds 0..500 --json --out results.jsonl
+  amqsim run local-disk-loss --set sync=quorum_mem
+  amqsim replay master-crash --seed 3 --only roles
+  amqsim replay master-crash --seed 3 --process mq2 --from 20 --to 30
+  amqsim replay master-crash --seed 3 --format json --filter 'amqsim::store=debug'
+  amqsim replay --failed amqsim-regressions.jsonl
+  amqsim settings";
 
 #[derive(Parser)]
-#[command(name = "amqsim", about = "Deterministic simulator of ActiveMQ master-slave + broker clusters")]
+#[command(
+    name = "amqsim",
+    version,
+    about = "Deterministic simulator of ActiveMQ 5.x master-slave + broker clusters",
+    after_help = format!("{EXAMPLES}\n\n{EXIT_CODES}")
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -20,7 +49,10 @@ struct Cli {
 enum Command {
     /// List the built-in scenarios.
     List,
+    /// List every setting `[settings]` and `--set` accept, with its form and meaning.
+    Settings,
     /// Run a scenario (or `all`) over a range of seeds.
+    #[command(after_help = EXIT_CODES)]
     Run {
         /// A built-in scenario name, or `all`. Omit with --scenario-file.
         scenario: Option<String>,
@@ -39,18 +71,58 @@ enum Command {
         /// Change a setting without editing a file, e.g. `--set sync=quorum_disk` (repeatable).
         #[arg(long = "set", value_name = "SETTING=VALUE")]
         set: Vec<String>,
+        /// Write one JSON line per seed (verdict, violations, timings, counts, trace hash).
+        #[arg(long, value_name = "FILE")]
+        out: Option<String>,
+        /// Append failing seeds to this file (re-run them with `replay --failed FILE`).
+        #[arg(long, value_name = "FILE", default_value = regressions::DEFAULT_FILE)]
+        regressions: String,
+        /// Do not write a regressions file.
+        #[arg(long)]
+        no_regressions: bool,
     },
-    /// Re-run one seed and print its full trace, ending with `trace hash: <hex>`.
+    /// Re-run one seed and print its trace, ending with `trace hash: <hex>`; or re-run every
+    /// seed of a regressions file.
+    #[command(after_help = EXIT_CODES)]
     Replay {
         scenario: Option<String>,
         #[arg(long)]
         scenario_file: Option<String>,
         #[arg(long)]
-        seed: String,
+        seed: Option<String>,
         /// Change a setting, as for `run`.
         #[arg(long = "set", value_name = "SETTING=VALUE")]
         set: Vec<String>,
+        /// Re-run every seed listed in this regressions file.
+        #[arg(long, value_name = "FILE", conflicts_with_all = ["scenario", "scenario_file", "seed", "set"])]
+        failed: Option<String>,
+        /// Only events of this process (repeatable): mq1, zk2, app1, ...
+        #[arg(long = "process", value_name = "NAME")]
+        processes: Vec<String>,
+        /// Only events from this simulated second on.
+        #[arg(long, value_name = "SECONDS")]
+        from: Option<f64>,
+        /// Only events up to this simulated second.
+        #[arg(long, value_name = "SECONDS")]
+        to: Option<f64>,
+        /// Only these kinds of events (repeatable).
+        #[arg(long, value_enum, value_delimiter = ',')]
+        only: Vec<Only>,
+        /// text: one line per event; json: one object per line; debug: the raw inputs.
+        #[arg(long, value_enum, default_value_t = Format::Text)]
+        format: Format,
+        /// tracing `EnvFilter` directives over the targets amqsim::{roles,faults,messages,zk,store,net}, e.g.
+        /// `amqsim=info,amqsim::store=debug`.
+        #[arg(long, value_name = "DIRECTIVES")]
+        filter: Option<String>,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+    Debug,
 }
 
 fn default_jobs() -> usize {
@@ -60,26 +132,28 @@ fn default_jobs() -> usize {
 /// A bad-input error: printed as one line, exit code 2.
 struct Usage(String);
 
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) if !error.use_stderr() => {
             // --help and --version.
-            print!("{error}");
+            output::text(&error.render().to_string());
             return ExitCode::SUCCESS;
         }
         Err(error) => {
             // clap explains over several lines; keep the first, which names the argument.
             let text = error.render().to_string();
             let first = text.lines().next().unwrap_or("bad arguments").trim_start_matches("error: ");
-            eprintln!("error: {first} (see amqsim --help)");
+            output::err_line(&format!("error: {first} (see amqsim --help)"));
             return ExitCode::from(2);
         }
     };
     match execute(cli.command) {
         Ok(code) => code,
         Err(Usage(message)) => {
-            eprintln!("error: {message}");
+            output::err_line(&format!("error: {message}"));
             ExitCode::from(2)
         }
     }
@@ -89,159 +163,435 @@ fn execute(command: Command) -> Result<ExitCode, Usage> {
     match command {
         Command::List => {
             for spec in builtin::all() {
-                println!("{:<22} {}", spec.name, spec.description);
+                output::line(&format!("{:<22} {}", spec.name, spec.description));
             }
             Ok(ExitCode::SUCCESS)
         }
-        Command::Run { scenario, scenario_file, seeds, jobs, json, set } => {
-            let specs = load(scenario.as_deref(), scenario_file.as_deref(), true, &set)?;
-            let seeds = batch::parse_seeds(&seeds).map_err(Usage)?;
-            if jobs == 0 {
-                return Err(Usage("--jobs: expected a positive number of worker threads, got 0".into()));
+        Command::Settings => {
+            for d in settings::DESCRIPTORS {
+                output::line(&format!("{:<24} {:<44} {}", d.name, d.form.expected(), d.doc));
             }
-            run_batches(&specs, seeds, jobs, json, scenario_file.as_deref()).map_err(|e| Usage(e.to_string()))
+            Ok(ExitCode::SUCCESS)
         }
-        Command::Replay { scenario, scenario_file, seed, set } => {
-            let specs = load(scenario.as_deref(), scenario_file.as_deref(), false, &set)?;
-            let seed: u64 = seed
-                .parse()
-                .map_err(|_| Usage(format!("--seed: expected a non-negative integer, got `{seed}`")))?;
-            Ok(replay(&specs[0], seed))
+        Command::Run {
+            scenario,
+            scenario_file,
+            seeds,
+            jobs,
+            json,
+            set,
+            out,
+            regressions,
+            no_regressions,
+        } => {
+            let invocations = invocations(scenario.as_deref(), scenario_file.as_deref(), true, &set)?;
+            let specs: Vec<Spec> =
+                invocations.iter().map(|i| i.load().map_err(Usage)).collect::<Result<_, _>>()?;
+            let seeds = batch::parse_seeds(&seeds).map_err(Usage)?;
+            if jobs == 0 || jobs > 1024 {
+                return Err(Usage(format!("--jobs: expected 1..=1024 worker threads, got {jobs}")));
+            }
+            let regressions =
+                if no_regressions { None } else { Some(Appender::open(&regressions).map_err(Usage)?) };
+            let out = match out {
+                Some(path) => Some(
+                    std::fs::File::create(&path)
+                        .map(std::io::BufWriter::new)
+                        .map_err(|e| Usage(format!("--out: {path}: cannot create the file: {e}")))?,
+                ),
+                None => None,
+            };
+            ctrlc::set_handler(|| {
+                if INTERRUPTED.swap(true, Ordering::SeqCst) {
+                    // A second Ctrl-C: stop now.
+                    std::process::exit(130);
+                }
+            })
+            .map_err(|e| Usage(format!("cannot install the Ctrl-C handler: {e}")))?;
+            let batch = Batch {
+                invocations: &invocations,
+                specs: &specs,
+                seeds,
+                jobs,
+                json,
+                sets: &set,
+                out,
+                regressions,
+            };
+            Ok(batch.run())
+        }
+        Command::Replay { failed: Some(path), .. } => replay_failed(&path),
+        Command::Replay {
+            scenario,
+            scenario_file,
+            seed,
+            set,
+            processes,
+            from,
+            to,
+            only,
+            format,
+            filter,
+            failed: None,
+        } => {
+            let invocation =
+                invocations(scenario.as_deref(), scenario_file.as_deref(), false, &set)?.remove(0);
+            let spec = invocation.load().map_err(Usage)?;
+            let seed =
+                seed.ok_or_else(|| Usage("--seed: expected the seed to replay (or --failed FILE)".into()))?;
+            let seed: u64 = seed.parse().map_err(|_| {
+                Usage(format!("--seed: expected an integer in 0..={}, got `{seed}`", u64::MAX))
+            })?;
+            let window = |name: &str, value: Option<f64>| -> Result<Option<u64>, Usage> {
+                match value {
+                    None => Ok(None),
+                    Some(s) if s.is_finite() && s >= 0.0 && s <= spec.duration_ms as f64 / 1000.0 => {
+                        Ok(Some((s * 1e6) as u64))
+                    }
+                    Some(s) => Err(Usage(format!(
+                        "{name}: expected simulated seconds in 0..={}, got {s}",
+                        spec.duration_ms / 1000
+                    ))),
+                }
+            };
+            let view = ViewOptions {
+                processes,
+                from_us: window("--from", from)?,
+                to_us: window("--to", to)?,
+                only,
+                format: match format {
+                    Format::Text => TraceFormat::Text,
+                    Format::Json => TraceFormat::Json,
+                    Format::Debug => TraceFormat::Debug,
+                },
+                filter,
+            };
+            let known = sim::topology::Layout::build(&spec, seed);
+            for name in &view.processes {
+                if known.process_named(name).is_none() {
+                    let names: Vec<&str> = known.processes.iter().map(|p| p.name.as_str()).collect();
+                    return Err(Usage(format!(
+                        "--process: expected one of {}, got `{name}`",
+                        names.join(", ")
+                    )));
+                }
+            }
+            let dispatch = trace_view::dispatch(&view).map_err(Usage)?;
+            Ok(replay(&invocation, &spec, seed, dispatch, matches!(format, Format::Json)))
         }
     }
 }
 
-fn load(
+fn invocations(
     scenario: Option<&str>,
     file: Option<&str>,
     allow_all: bool,
     set: &[String],
-) -> Result<Vec<Spec>, Usage> {
-    let mut specs = load_files(scenario, file, allow_all)?;
-    for spec in &mut specs {
-        for assignment in set {
-            format::apply_override(spec, assignment).map_err(|e| Usage(e.to_string()))?;
-        }
-    }
-    Ok(specs)
-}
-
-fn load_files(scenario: Option<&str>, file: Option<&str>, allow_all: bool) -> Result<Vec<Spec>, Usage> {
+) -> Result<Vec<Invocation>, Usage> {
+    let one = |origin| vec![Invocation { origin, sets: set.to_vec() }];
     match (scenario, file) {
         (Some(_), Some(_)) => Err(Usage("give a scenario name or --scenario-file, not both".into())),
         (None, None) => {
             Err(Usage("expected a scenario name (see `amqsim list`) or --scenario-file F".into()))
         }
-        (None, Some(path)) => {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| Usage(format!("{path}: cannot read the scenario file: {e}")))?;
-            Ok(vec![format::parse(path, &text).map_err(|e| Usage(e.to_string()))?])
+        (None, Some(path)) => Ok(one(Origin::File(path.to_string()))),
+        (Some("all"), None) if allow_all => Ok(builtin::all()
+            .into_iter()
+            .map(|spec| Invocation { origin: Origin::Builtin(spec.name), sets: set.to_vec() })
+            .collect()),
+        (Some(name), None) => {
+            builtin::named(name).map_err(|e| Usage(e.to_string()))?;
+            Ok(one(Origin::Builtin(name.to_string())))
         }
-        (Some("all"), None) if allow_all => Ok(builtin::all()),
-        (Some(name), None) => Ok(vec![builtin::named(name).map_err(|e| Usage(e.to_string()))?]),
     }
 }
 
-#[allow(clippy::disallowed_methods)] // Wall time of the batch, measured outside every simulation.
-fn run_batches(
-    specs: &[Spec],
+struct Batch<'a> {
+    invocations: &'a [Invocation],
+    specs: &'a [Spec],
     seeds: std::ops::Range<u64>,
     jobs: usize,
     json: bool,
-    scenario_file: Option<&str>,
-) -> Result<ExitCode> {
-    let mut summaries = Vec::new();
-    let mut any_failed = false;
-    let total = (seeds.end - seeds.start) * specs.len() as u64;
-    let bar = ProgressBar::new(total);
-    bar.set_style(ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {msg} [{elapsed}]")?);
-    for spec in specs {
-        bar.set_message(spec.name.clone());
-        let started = std::time::Instant::now();
-        let outcomes = batch::run_seeds(spec, seeds.clone(), jobs, &|_| bar.inc(1));
-        let wall_s = started.elapsed().as_secs_f64();
-        for outcome in outcomes.iter().filter(|o| !o.passed()) {
-            any_failed = true;
-            let what: Vec<String> = outcome.violations.iter().map(|v| v.to_string()).collect();
-            let source = match scenario_file {
-                Some(path) => format!("--scenario-file {path}"),
-                None => spec.name.clone(),
-            };
-            bar.suspend(|| {
-                eprintln!(
-                    "FAIL {} seed {}: {} — replay: amqsim replay {source} --seed {}",
-                    spec.name,
-                    outcome.seed,
-                    what.join("; "),
-                    outcome.seed
-                )
-            });
-        }
-        if json {
-            summaries.push(reports::summary_json(&spec.name, &outcomes, wall_s));
-        } else {
-            bar.suspend(|| {
-                for line in reports::summary_lines(&spec.name, &outcomes, wall_s) {
-                    println!("{line}");
-                }
-            });
-        }
-    }
-    bar.finish_and_clear();
-    if json {
-        let value = if summaries.len() == 1 {
-            summaries.pop().expect("one")
-        } else {
-            let seeds_total: u64 = summaries.iter().map(|s| s["seeds"].as_u64().unwrap_or(0)).sum();
-            let passed: u64 = summaries.iter().map(|s| s["passed"].as_u64().unwrap_or(0)).sum();
-            let failing: Vec<serde_json::Value> = summaries
-                .iter()
-                .flat_map(|s| {
-                    let name = s["scenario"].clone();
-                    s["failing_seeds"]
-                        .as_array()
-                        .cloned()
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(move |seed| serde_json::json!({"scenario": name.clone(), "seed": seed}))
-                })
-                .collect();
-            serde_json::json!({
-                "seeds": seeds_total,
-                "passed": passed,
-                "failed": seeds_total - passed,
-                "failing_seeds": failing,
-                "scenarios": summaries,
-            })
-        };
-        println!("{}", serde_json::to_string_pretty(&value)?);
-    }
-    Ok(if any_failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    sets: &'a [String],
+    out: Option<std::io::BufWriter<std::fs::File>>,
+    regressions: Option<Appender>,
 }
 
-fn replay(spec: &Spec, seed: u64) -> ExitCode {
-    let outcome = run(spec, seed, RunOptions { keep_trace: true, ..Default::default() });
-    println!("# amqsim replay {} --seed {seed}", spec.name);
-    for line in &outcome.trace {
-        println!("{line}");
+impl Batch<'_> {
+    #[allow(clippy::disallowed_methods)] // Wall time of the batch, measured outside every simulation.
+    fn run(mut self) -> ExitCode {
+        let per_scenario = self.seeds.end - self.seeds.start;
+        let bar = ProgressBar::with_draw_target(
+            Some(per_scenario.saturating_mul(self.specs.len() as u64)),
+            ProgressDrawTarget::stderr(),
+        );
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {msg} [{elapsed}]").expect("a template"),
+        );
+        let mut summaries = Vec::new();
+        for (invocation, spec) in self.invocations.iter().zip(self.specs) {
+            if INTERRUPTED.load(Ordering::SeqCst) {
+                break;
+            }
+            bar.set_message(spec.name.clone());
+            let mut summary = reports::Summary::new(&spec.name);
+            summary.settings = settings_json(spec);
+            summary.loss_promise = loss_promise(spec);
+            let started = std::time::Instant::now();
+            batch::stream_seeds(spec, self.seeds.clone(), self.jobs, &INTERRUPTED, &mut |outcome| {
+                bar.inc(1);
+                self.fold(&bar, invocation, spec, &mut summary, &outcome);
+            });
+            summary.wall_s = started.elapsed().as_secs_f64();
+            if !self.json {
+                bar.suspend(|| summary.lines().iter().for_each(|l| output::line(l)));
+            }
+            summaries.push(summary);
+        }
+        bar.finish_and_clear();
+        if let Some(out) = &mut self.out {
+            use std::io::Write;
+            if let Err(e) = out.flush() {
+                output::err_line(&format!("error: --out: cannot write: {e}"));
+            }
+        }
+        let partial = INTERRUPTED.load(Ordering::SeqCst);
+        let seeds: u64 = summaries.iter().map(|s| s.seeds).sum();
+        let failed: u64 = summaries.iter().map(|s| s.failed()).sum();
+        let crashed: u64 = summaries.iter().map(|s| s.model_failures).sum();
+        if self.json {
+            output::line(
+                &serde_json::to_string_pretty(&self.json_summary(&summaries, partial)).expect("json"),
+            );
+        } else {
+            output::line(&format!(
+                "{} scenarios, {seeds} seeds: {} passed, {failed} failed{}{} (peak memory {:.0} MB)",
+                summaries.len(),
+                seeds - failed,
+                if crashed > 0 { format!(" ({crashed} crashed the model)") } else { String::new() },
+                if partial { " (partial: interrupted)" } else { "" },
+                peak_rss_mb().unwrap_or(0.0)
+            ));
+        }
+        output::flush();
+        match (partial, crashed, failed) {
+            (true, _, _) => ExitCode::from(130),
+            (false, c, _) if c > 0 => ExitCode::from(3),
+            (false, _, f) if f > 0 => ExitCode::from(1),
+            _ => ExitCode::SUCCESS,
+        }
     }
-    for (name, value) in &outcome.timings_ms {
-        println!("# {name} = {value:.3}");
+
+    fn fold(
+        &mut self,
+        bar: &ProgressBar,
+        invocation: &Invocation,
+        spec: &Spec,
+        summary: &mut reports::Summary,
+        outcome: &Outcome,
+    ) {
+        let replay = invocation.replay_command(outcome.seed);
+        if !outcome.passed() {
+            let what: Vec<String> = outcome.violations.iter().map(|v| v.to_string()).collect();
+            bar.suspend(|| {
+                output::err_line(&format!(
+                    "FAIL {} seed {}: {} — replay: {replay}",
+                    spec.name,
+                    outcome.seed,
+                    what.join("; ")
+                ))
+            });
+            if let Some(appender) = &mut self.regressions {
+                if let Err(e) = appender.append(&Entry::of(invocation, outcome)) {
+                    bar.suspend(|| output::err_line(&format!("error: {e}")));
+                    self.regressions = None;
+                }
+            }
+        }
+        if let Some(out) = &mut self.out {
+            use std::io::Write;
+            let line = seed_json(outcome, &replay);
+            if let Err(e) = writeln!(out, "{line}") {
+                bar.suspend(|| output::err_line(&format!("error: --out: cannot write: {e}")));
+                self.out = None;
+            }
+        }
+        summary.add(outcome, || replay.clone());
     }
-    for (name, value) in &outcome.measures {
-        println!("# {name} = {value:.3}");
+
+    fn json_summary(&self, summaries: &[reports::Summary], partial: bool) -> Value {
+        let seeds: u64 = summaries.iter().map(|s| s.seeds).sum();
+        let failed: u64 = summaries.iter().map(|s| s.failed()).sum();
+        let failing: Vec<Value> = summaries
+            .iter()
+            .flat_map(|s| {
+                s.failing.iter().map(|f| json!({"scenario": s.scenario, "seed": f.seed, "replay": f.replay}))
+            })
+            .collect();
+        json!({
+            "amqsim_version": env!("CARGO_PKG_VERSION"),
+            "seed_range": {"start": self.seeds.start, "end": self.seeds.end},
+            "overrides": self.sets,
+            "partial": partial,
+            "peak_rss_mb": peak_rss_mb().map(|mb| (mb * 10.0).round() / 10.0),
+            "scenario_count": summaries.len(),
+            "seeds": seeds,
+            "passed": seeds - failed,
+            "failed": failed,
+            "failing_seeds": failing,
+            "scenarios": summaries.iter().map(|s| s.to_json()).collect::<Vec<_>>(),
+        })
     }
-    for (name, value) in &outcome.counts {
-        println!("# count {name} = {value}");
-    }
-    for violation in &outcome.violations {
-        println!("# VIOLATION {violation}");
-    }
-    println!("# verdict: {}", if outcome.passed() { "pass" } else { "FAIL" });
-    println!("trace hash: {:016x}", outcome.trace_hash);
-    if outcome.passed() {
-        ExitCode::SUCCESS
+}
+
+/// One `--out` line.
+fn seed_json(outcome: &Outcome, replay: &str) -> Value {
+    json!({
+        "scenario": outcome.scenario,
+        "seed": outcome.seed,
+        "verdict": if outcome.passed() { "pass" } else { "fail" },
+        "violations": outcome.violations.iter().map(|v| v.to_string()).collect::<Vec<_>>(),
+        "timings_ms": outcome.timings_ms,
+        "counts": outcome.counts,
+        "measures": outcome.measures,
+        "trace_hash": format!("{:016x}", outcome.trace_hash),
+        "events": outcome.events,
+        "simulated_ms": outcome.simulated_ms,
+        "replay": replay,
+    })
+}
+
+fn settings_json(spec: &Spec) -> Vec<(String, Value)> {
+    settings::shown(&spec.settings)
+        .into_iter()
+        .map(|(name, shown)| {
+            let value = match shown {
+                Shown::Int(v) => json!(v),
+                Shown::Pair(l, h) => json!([l, h]),
+                Shown::Word(w) => json!(w),
+                Shown::Unset => Value::Null,
+            };
+            (name.to_string(), value)
+        })
+        .collect()
+}
+
+/// Whether a lost acknowledged message is a failure here, in words.
+fn loss_promise(spec: &Spec) -> String {
+    let sync = spec.settings.sync;
+    if sync.has_remote() {
+        format!("sync={sync}: a loss with at most a minority of a group down is a failure; beyond that it is reported")
     } else {
-        ExitCode::from(1)
+        format!("sync={sync} does not wait for slaves: a loss is the configuration's known risk, reported")
     }
+}
+
+fn replay(
+    invocation: &Invocation,
+    spec: &Spec,
+    seed: u64,
+    dispatch: tracing::Dispatch,
+    json: bool,
+) -> ExitCode {
+    let command = invocation.replay_command(seed);
+    if json {
+        output::line(&json!({"replay": command}).to_string());
+    } else {
+        output::line(&format!("# {command}"));
+    }
+    let outcome = run(spec, seed, RunOptions { trace: Some(dispatch), ..Default::default() });
+    let hash = format!("{:016x}", outcome.trace_hash);
+    if json {
+        let violations: Vec<String> = outcome.violations.iter().map(|v| v.to_string()).collect();
+        let end = json!({
+            "verdict": if outcome.passed() { "pass" } else { "fail" },
+            "violations": violations,
+            "timings_ms": outcome.timings_ms,
+            "measures": outcome.measures,
+            "counts": outcome.counts,
+            "trace_hash": hash,
+        });
+        output::line(&end.to_string());
+    } else {
+        for (name, value) in &outcome.timings_ms {
+            output::line(&format!("# {name} = {value:.3} ms"));
+        }
+        for (name, value) in &outcome.measures {
+            output::line(&format!("# {name} = {value:.3}"));
+        }
+        let counts: Vec<String> = outcome.counts.iter().map(|(n, v)| format!("{n} {v}")).collect();
+        if !counts.is_empty() {
+            output::line(&format!("# counts: {}", counts.join(", ")));
+        }
+        for violation in &outcome.violations {
+            output::line(&format!("# VIOLATION {violation}"));
+        }
+        output::line(&format!("# verdict: {}", if outcome.passed() { "pass" } else { "FAIL" }));
+        output::line(&format!("trace hash: {hash}"));
+    }
+    output::flush();
+    exit_code(&[&outcome])
+}
+
+/// Peak resident memory of this process in MB (Linux `VmHWM`), if known.
+fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn exit_code(outcomes: &[&Outcome]) -> ExitCode {
+    if outcomes.iter().any(|o| o.violations.iter().any(|v| v.is_model_failure())) {
+        ExitCode::from(3)
+    } else if outcomes.iter().any(|o| !o.passed()) {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+/// Re-runs every seed of a regressions file and says which still fail.
+fn replay_failed(path: &str) -> Result<ExitCode, Usage> {
+    let entries = regressions::read(path).map_err(Usage)?;
+    if entries.is_empty() {
+        return Err(Usage(format!("{path}: expected at least one failing seed, the file lists none")));
+    }
+    let mut still_failing = 0;
+    let mut crashed = false;
+    for entry in &entries {
+        let command = entry.invocation.replay_command(entry.seed);
+        let spec = match entry.invocation.load() {
+            Ok(spec) => spec,
+            Err(e) => {
+                output::line(&format!("cannot load: {command}: {e}"));
+                still_failing += 1;
+                continue;
+            }
+        };
+        let outcome = run(&spec, entry.seed, RunOptions::default());
+        crashed |= outcome.violations.iter().any(|v| v.is_model_failure());
+        let same =
+            if outcome.trace_hash == entry.trace_hash { "same trace hash" } else { "different trace hash" };
+        if outcome.passed() {
+            output::line(&format!("now passes ({same}): {command}"));
+        } else {
+            still_failing += 1;
+            let what: Vec<String> = outcome.violations.iter().map(|v| v.to_string()).collect();
+            output::line(&format!("still fails ({same}): {command}: {}", what.join("; ")));
+        }
+    }
+    output::line(&format!(
+        "{} seeds: {} still fail, {} now pass",
+        entries.len(),
+        still_failing,
+        entries.len() - still_failing
+    ));
+    Ok(if crashed {
+        ExitCode::from(3)
+    } else if still_failing > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -26,6 +26,33 @@ pub enum Violation {
     DuplicateStored { at: Time, count: u64, first: String },
     /// Messages were still waiting in a destination at the end of the drain.
     Stuck { count: u64, first: String },
+    /// The run stopped making progress: too many events at one instant (a zero-delay loop) or
+    /// in all. The run was cut off there; nothing after `at` was simulated.
+    Livelock { at: Time, events: u64, same_instant: bool },
+}
+
+impl Violation {
+    /// The variant's name, for counts by kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Violation::SplitBrain { .. } => "SplitBrain",
+            Violation::NoSingleMaster { .. } => "NoSingleMaster",
+            Violation::NotExercised { .. } => "NotExercised",
+            Violation::StepUnresolved { .. } => "StepUnresolved",
+            Violation::Panic { .. } => "Panic",
+            Violation::AcknowledgedLoss { .. } => "AcknowledgedLoss",
+            Violation::Unexpected { .. } => "Unexpected",
+            Violation::DuplicateStored { .. } => "DuplicateStored",
+            Violation::Stuck { .. } => "Stuck",
+            Violation::Livelock { .. } => "Livelock",
+        }
+    }
+
+    /// A failure of amqsim itself (a model assertion, a livelock) rather than a finding about
+    /// the simulated cluster.
+    pub fn is_model_failure(&self) -> bool {
+        matches!(self, Violation::Panic { .. } | Violation::Livelock { .. })
+    }
 }
 
 impl fmt::Display for Violation {
@@ -61,6 +88,13 @@ impl fmt::Display for Violation {
                     "stuck: {count} messages still waiting in a destination after the drain (first {first})"
                 )
             }
+            Violation::Livelock { at, events, same_instant: true } => write!(
+                f,
+                "livelock: {events} events at {at} without simulated time advancing (run cut off there)"
+            ),
+            Violation::Livelock { at, events, same_instant: false } => {
+                write!(f, "livelock: the event cap ({events} events) was reached at {at} (run cut off there)")
+            }
             Violation::DuplicateStored { at, count, first } => write!(
                 f,
                 "duplicate stored: {count} failover resends reached the store twice (first {first} at {at})"
@@ -84,8 +118,6 @@ pub struct Outcome {
     /// Events in the trace (inputs delivered, faults, observations).
     pub events: u64,
     pub simulated_ms: u64,
-    /// The readable trace, when asked for (replay).
-    pub trace: Vec<String>,
     /// The history, when asked for (`RunOptions::keep_history`).
     pub history: crate::history::History,
 }

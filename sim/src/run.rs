@@ -7,10 +7,11 @@ use crate::world::World;
 use broker_model::Time;
 use std::time::Duration;
 
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
-    /// Keep the readable trace lines (replay); the hash is computed either way.
-    pub keep_trace: bool,
+    /// A `tracing` subscriber for the run's thread (replay): the world narrates every event to
+    /// it (`sim::narrate`). `None` in batches: nothing is formatted. The hash is the same.
+    pub trace: Option<tracing::Dispatch>,
     /// Return the run's history in the outcome (tests that inspect events).
     pub keep_history: bool,
 }
@@ -22,6 +23,7 @@ pub fn run(spec: &Spec, seed: u64, options: RunOptions) -> Outcome {
     let thread = std::thread::Builder::new()
         .name(format!("{}-{seed}", spec.name))
         .spawn(move || {
+            let _subscriber = options.trace.as_ref().map(tracing::dispatcher::set_default);
             let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
             runtime.block_on(simulate(owned, seed, options))
         })
@@ -44,7 +46,6 @@ pub fn run(spec: &Spec, seed: u64, options: RunOptions) -> Outcome {
                 trace_hash: 0,
                 events: 0,
                 simulated_ms: 0,
-                trace: Vec::new(),
                 history: Default::default(),
             }
         }
@@ -57,17 +58,25 @@ async fn simulate(spec: Spec, seed: u64, options: RunOptions) -> Outcome {
         panic!("an invalid scenario reached the world (validate specs first): {error}");
     }
     let origin = madsim::time::Instant::now();
-    let mut world = World::new(&spec, seed, options.keep_trace);
+    let mut world = World::new(&spec, seed);
     world.boot();
-    let end = Time::from_ms(spec.duration_ms);
+    let mut end = Time::from_ms(spec.duration_ms);
+    let mut livelock = None;
     while let Some(at) = world.next_event_time(end) {
         if at > world.now() {
             // The madsim clock follows the world's: trace timestamps and madsim agree.
             madsim::time::sleep_until(origin + Duration::from_micros(at.as_us())).await;
         }
-        world.step_until(at);
+        if let Err(stuck) = world.step_until(at) {
+            livelock = Some(stuck);
+            break;
+        }
     }
-    world.step_until(end);
+    match livelock {
+        // The checkers judge the run as far as it got.
+        Some(stuck) => end = stuck.at,
+        None => world.step_until(end).expect("no event is due at the end after the loop"),
+    }
     let held = world.held_messages();
     let context = Context {
         spec: &spec,
@@ -77,7 +86,13 @@ async fn simulate(spec: Spec, seed: u64, options: RunOptions) -> Outcome {
         last_step_at: world.last_step_at,
         held,
     };
-    let (violations, counts) = check::check_all(&context);
+    let (mut violations, counts) = check::check_all(&context);
+    if let Some(stuck) = livelock {
+        violations.insert(
+            0,
+            Violation::Livelock { at: stuck.at, events: stuck.events, same_instant: stuck.same_instant },
+        );
+    }
     let (timings_ms, measures) = check::measure::measure(&context);
     let trace_hash = world.trace.hash();
     let events = world.trace.events();
@@ -91,7 +106,6 @@ async fn simulate(spec: Spec, seed: u64, options: RunOptions) -> Outcome {
         trace_hash,
         events,
         simulated_ms: end.as_ms(),
-        trace: std::mem::take(&mut world.trace).into_lines(),
         history: if options.keep_history { std::mem::take(&mut world.history) } else { Default::default() },
     }
 }

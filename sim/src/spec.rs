@@ -3,6 +3,7 @@
 
 use broker_model::broker::{PlantedBug, SyncMode};
 use broker_model::client::{ConsumerSpec, ProducerSpec, Protocol};
+use std::fmt;
 
 /// Everything a run needs besides its seed.
 #[derive(Debug, Clone, PartialEq)]
@@ -212,6 +213,58 @@ impl Sometimes {
             Sometimes::MasterDemoted => "master_demoted",
             Sometimes::SlaveCaughtUp => "slave_caught_up",
             Sometimes::ClientReconnected => "client_reconnected",
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Process(name) => write!(f, "{name}"),
+            Target::Master(g) => write!(f, "master:group{g}"),
+            Target::RandomSlave(g) => write!(f, "slave:group{g}"),
+            Target::Oldest(g) => write!(f, "oldest:group{g}"),
+            Target::Youngest(g) => write!(f, "youngest:group{g}"),
+            Target::ZkLeader(e) => write!(f, "zk-leader:ensemble{e}"),
+            Target::ZkFollower(e) => write!(f, "zk-follower:ensemble{e}"),
+            Target::Step(id) => write!(f, "step:{id}"),
+        }
+    }
+}
+
+impl fmt::Display for Hosts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Hosts::Named(name) => write!(f, "{name}"),
+            Hosts::HostOf(target) => write!(f, "host-of:{target}"),
+            Hosts::ZkHosts => write!(f, "zk-hosts"),
+            Hosts::BrokerHosts => write!(f, "broker-hosts"),
+        }
+    }
+}
+
+fn host_list(hosts: &[Hosts]) -> String {
+    hosts.iter().map(|h| h.to_string()).collect::<Vec<_>>().join(", ")
+}
+
+impl fmt::Display for Action {
+    /// The action in the scenario file's words, e.g. `crash master:group1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Action::Crash(target) => write!(f, "crash {target} (kill -9)"),
+            Action::Restart(target) => write!(f, "restart {target}"),
+            Action::Pause { target, duration_ms } => write!(f, "pause {target} for {duration_ms} ms"),
+            Action::HostCrash(hosts) => write!(f, "power loss of {hosts}"),
+            Action::HostRestart(hosts) => write!(f, "power back on {hosts}"),
+            Action::Partition { from, to, one_way } => write!(
+                f,
+                "partition [{}] {} [{}]",
+                host_list(from),
+                if *one_way { "->" } else { "<->" },
+                host_list(to)
+            ),
+            Action::Heal { step: Some(id) } => write!(f, "heal partition {id}"),
+            Action::Heal { step: None } => write!(f, "heal every partition"),
         }
     }
 }

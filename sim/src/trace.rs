@@ -1,6 +1,5 @@
 //! The canonical trace of a run and its hash. Every input a process receives, every fault and
-//! every observation feeds the hash (an FNV-style hash over the derived `Hash` encoding); a replay also keeps
-//! the readable lines.
+//! every observation feeds the hash (an FNV-style hash over the derived `Hash` encoding).
 
 use std::hash::{Hash, Hasher};
 
@@ -58,29 +57,19 @@ impl Hasher for Fnv {
     }
 }
 
+/// The canonical trace: a hash over every input, fault and observation of a run, and their
+/// count. How the run is shown (`sim::narrate`) never feeds it.
 #[derive(Debug, Clone, Default)]
 pub struct Trace {
     hasher: Fnv,
     events: u64,
-    lines: Option<Vec<String>>,
 }
 
 impl Trace {
-    pub fn new(keep_lines: bool) -> Trace {
-        Trace { hasher: Fnv::default(), events: 0, lines: keep_lines.then(Vec::new) }
-    }
-
-    pub fn keeps_lines(&self) -> bool {
-        self.lines.is_some()
-    }
-
-    /// Records one event: its hashable form, and (in replay) its line.
-    pub fn record<T: Hash>(&mut self, value: &T, line: impl FnOnce() -> String) {
+    /// Records one event's hashable form.
+    pub fn record<T: Hash>(&mut self, value: &T) {
         value.hash(&mut self.hasher);
         self.events += 1;
-        if let Some(lines) = &mut self.lines {
-            lines.push(line());
-        }
     }
 
     pub fn hash(&self) -> u64 {
@@ -89,9 +78,5 @@ impl Trace {
 
     pub fn events(&self) -> u64 {
         self.events
-    }
-
-    pub fn into_lines(self) -> Vec<String> {
-        self.lines.unwrap_or_default()
     }
 }

@@ -147,6 +147,20 @@ enum Event {
     },
 }
 
+/// Events at one simulated instant before the run counts as livelocked: a real run has at most
+/// a few thousand (every process booting at once).
+pub const EVENTS_PER_INSTANT_MAX: u64 = 200_000;
+/// Events per simulated second the run's cap allows, ~30× the busiest built-in scenario.
+pub const EVENTS_PER_SIM_S_MAX: u64 = 500_000;
+
+/// The run stopped making progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Livelock {
+    pub at: Time,
+    pub events: u64,
+    pub same_instant: bool,
+}
+
 /// `tcp_syn_retries`: retransmissions of an unanswered SYN (after 1, 2, 4, 8, 16, 32 s).
 const SYN_RETRIES: u32 = 6;
 
@@ -203,10 +217,14 @@ pub struct World {
     pub history: History,
     pub trace: Trace,
     pub last_step_at: Time,
+    events_handled: u64,
+    /// Events handled at the current instant.
+    instant_events: u64,
+    events_max: u64,
 }
 
 impl World {
-    pub fn new(spec: &Spec, seed: u64, keep_trace: bool) -> World {
+    pub fn new(spec: &Spec, seed: u64) -> World {
         let layout = Layout::build(spec, seed);
         let procs = layout
             .processes
@@ -244,8 +262,11 @@ impl World {
             step_targets: BTreeMap::new(),
             followers: followers(spec),
             history: History::default(),
-            trace: Trace::new(keep_trace),
+            trace: Trace::default(),
             last_step_at: Time::ZERO,
+            events_handled: 0,
+            instant_events: 0,
+            events_max: 1_000_000 + EVENTS_PER_SIM_S_MAX * (spec.duration_ms / 1000),
         }
     }
 
@@ -278,14 +299,28 @@ impl World {
         self.queue.peek().map(|Reverse(s)| s.at).filter(|t| *t <= end)
     }
 
-    /// Processes every event at the head of the queue that is due at `at`.
-    pub fn step_until(&mut self, at: Time) {
+    /// Processes every event at the head of the queue that is due at `at`. Stops with a
+    /// [`Livelock`] when simulated time stops advancing or the run's event cap is reached.
+    pub fn step_until(&mut self, at: Time) -> Result<(), Livelock> {
         while self.queue.peek().is_some_and(|Reverse(s)| s.at <= at) {
             let Reverse(Scheduled { at: time, event, .. }) = self.queue.pop().expect("peeked");
+            if time == self.now {
+                self.instant_events += 1;
+            } else {
+                self.instant_events = 1;
+            }
+            self.events_handled += 1;
             self.now = time;
+            if self.instant_events > EVENTS_PER_INSTANT_MAX {
+                return Err(Livelock { at: time, events: self.instant_events, same_instant: true });
+            }
+            if self.events_handled > self.events_max {
+                return Err(Livelock { at: time, events: self.events_handled, same_instant: false });
+            }
             self.handle(*event);
         }
         self.now = at;
+        Ok(())
     }
 
     fn handle(&mut self, event: Event) {
@@ -357,9 +392,8 @@ impl World {
         proc.paused = false;
         self.history.push(self.now, Some(process), Kind::Started);
         let now = self.now;
-        self.trace.record(&(now, process, "start"), || {
-            format!("{now} {} start", self.layout.processes[process].name)
-        });
+        self.trace.record(&(now, process, "start"));
+        crate::narrate::lifecycle(now, &self.layout.processes[process].name, format_args!("process started"));
         let mut fx = Vec::new();
         match self.procs[process].node.as_mut().expect("just set") {
             Node::Zk(server) => server.on_start(now, &mut fx),
@@ -422,10 +456,9 @@ impl World {
         }
         self.history.push(self.now, Some(process), Kind::Crashed);
         let now = self.now;
-        let name = self.layout.processes[process].name.clone();
-        self.trace.record(&(now, process, "crash", silent), || {
-            format!("{now} {name} crash{}", if silent { " (silent)" } else { "" })
-        });
+        self.trace.record(&(now, process, "crash", silent));
+        let how = if silent { "died with its host (peers hear nothing)" } else { "killed (kill -9)" };
+        crate::narrate::lifecycle(now, &self.layout.processes[process].name, format_args!("{how}"));
     }
 
     fn pause(&mut self, process: usize, duration_ms: u64) {
@@ -436,6 +469,8 @@ impl World {
         self.procs[process].pauses += 1;
         let pause = self.procs[process].pauses;
         self.history.push(self.now, Some(process), Kind::Paused);
+        let name = &self.layout.processes[process].name;
+        crate::narrate::fault(self.now, name, format_args!("paused for {duration_ms} ms (a GC pause)"));
         let at = self.now.add_ms(duration_ms);
         self.schedule(at, Event::Resume { process, pause });
     }
@@ -446,6 +481,9 @@ impl World {
         }
         self.procs[process].paused = false;
         self.history.push(self.now, Some(process), Kind::Resumed);
+        let backlog = self.procs[process].backlog.len();
+        let name = &self.layout.processes[process].name;
+        crate::narrate::fault(self.now, name, format_args!("resumed with {backlog} inputs queued"));
         let backlog = std::mem::take(&mut self.procs[process].backlog);
         for (input, generation) in backlog {
             if self.procs[process].node.is_none() {
@@ -471,8 +509,9 @@ impl World {
             return;
         }
         let now = self.now;
+        self.trace.record(&(now, process, &input));
         let name = &self.layout.processes[process].name;
-        self.trace.record(&(now, process, &input), || format!("{now} {name} <- {}", summarize(&input)));
+        crate::narrate::input(now, name, || self.peer_name(process, &input), &input);
         let mut fx = Vec::new();
         self.procs[process].node.as_mut().expect("checked").on_input(now, input, &mut fx);
         self.apply(process, fx);
@@ -569,9 +608,8 @@ impl World {
             }
             Effect::Observe { observation } => {
                 let now = self.now;
-                let name = &self.layout.processes[process].name;
-                self.trace
-                    .record(&(now, process, &observation), || format!("{now} {name} !! {observation:?}"));
+                self.trace.record(&(now, process, &observation));
+                crate::narrate::observation(now, &self.layout.processes[process].name, &observation);
                 self.history.push(now, Some(process), Kind::Observed(observation));
             }
         }
@@ -771,15 +809,18 @@ impl World {
                     self.step_targets.insert(step.id.clone(), process);
                 }
                 self.history.push(now, process, Kind::Step { id: step.id.clone() });
-                let who = process.map(|p| self.layout.processes[p].name.clone()).unwrap_or_default();
-                self.trace.record(&(now, "step", &step.id, process), || {
-                    format!("{now} step {} {:?} {who}", step.id, step.action)
-                });
+                self.trace.record(&(now, "step", &step.id, process));
+                let who = process.map(|p| self.layout.processes[p].name.as_str()).unwrap_or("");
+                crate::narrate::fault(now, who, format_args!("step {}: {}", step.id, step.action));
             }
             Err(()) => {
                 self.history.push(now, None, Kind::StepUnresolved { id: step.id.clone() });
-                self.trace
-                    .record(&(now, "unresolved", &step.id), || format!("{now} step {} unresolved", step.id));
+                self.trace.record(&(now, "unresolved", &step.id));
+                crate::narrate::fault(
+                    now,
+                    "",
+                    format_args!("step {}: {} found no target", step.id, step.action),
+                );
             }
         }
         // Steps that follow this one are scheduled relative to it.
@@ -886,6 +927,21 @@ impl World {
                 Ok(None)
             }
         }
+    }
+
+    /// The process at the other end of the connection an input is about, for the trace.
+    fn peer_name(&self, process: usize, input: &Input) -> Option<String> {
+        let local = match input {
+            Input::Connected { conn }
+            | Input::ConnectFailed { conn, .. }
+            | Input::Accepted { conn, .. }
+            | Input::Received { conn, .. }
+            | Input::Closed { conn, .. } => *conn,
+            Input::ListenFailed { .. } | Input::Timer { .. } | Input::Synced { .. } => return None,
+        };
+        let conn = &self.conns[*self.conn_index.get(&(process, local))?];
+        let peer = conn.ends.iter().find(|e| e.process != process && e.process != usize::MAX)?;
+        Some(self.layout.processes[peer.process].name.clone())
     }
 
     fn broker(&self, process: usize) -> Option<&Broker> {
@@ -1024,15 +1080,5 @@ fn packet_size(packet: &Packet) -> u64 {
     match packet {
         Packet::Data(message) => message.wire_size(),
         Packet::Fin | Packet::Rst => 0,
-    }
-}
-
-/// A one-line rendering of an input for the readable trace.
-fn summarize(input: &Input) -> String {
-    let text = format!("{input:?}");
-    if text.len() > 240 {
-        format!("{}…", &text[..text.char_indices().nth(240).map(|(i, _)| i).unwrap_or(text.len())])
-    } else {
-        text
     }
 }

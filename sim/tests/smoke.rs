@@ -55,25 +55,24 @@ fn master_crash() -> Spec {
 
 #[test]
 fn master_crash_smoke() {
-    let outcome = run(
-        &master_crash(),
-        1,
-        RunOptions { keep_trace: std::env::var("SHOW").is_ok(), ..Default::default() },
-    );
-    if std::env::var("SHOW").is_ok() {
-        for line in &outcome.trace {
-            if line.contains("!!")
-                || line.contains("step")
-                || line.contains("crash")
-                || line.contains("start")
-            {
-                println!("{line}");
-            }
-        }
-    }
+    let spec = master_crash();
+    sim::validate::validate(&spec).expect("a spec built in code passes the same validation");
+    let outcome = run(&spec, 1, RunOptions::default());
     println!(
         "{:?} {:?} {:?} events={}",
         outcome.violations, outcome.timings_ms, outcome.counts, outcome.events
     );
     assert!(outcome.passed(), "{:?}", outcome.violations);
+}
+
+#[test]
+fn an_invalid_spec_never_reaches_the_world() {
+    let mut spec = master_crash();
+    spec.steps[0].at.max_ms = 500_000;
+    let outcome = run(&spec, 1, RunOptions::default());
+    let message = match &outcome.violations[..] {
+        [sim::Violation::Panic { message }] => message.clone(),
+        other => panic!("expected a refusal, got {other:?}"),
+    };
+    assert!(message.contains("step[0].at_s"), "{message}");
 }

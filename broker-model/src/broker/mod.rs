@@ -838,7 +838,8 @@ impl Broker {
         };
         if elected.is_some() && elected != previous {
             let eid = elected.clone().expect("checked");
-            fx.push(Effect::Observe { observation: Observation::Elected { eid } });
+            let position = members.iter().find(|m| m.eid == eid).map(|m| m.state.position).unwrap_or(-1);
+            fx.push(Effect::Observe { observation: Observation::Elected { eid, position } });
         }
         let master_elected = members.first().and_then(|head| head.state.elected.clone());
         let target = master_elected

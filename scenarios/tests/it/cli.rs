@@ -2,13 +2,13 @@
 
 use std::process::Command;
 
-fn amqsim(args: &[&str]) -> (i32, String, String) {
+pub fn amqsim(args: &[&str]) -> (i32, String, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_amqsim")).args(args).output().expect("run amqsim");
     let code = output.status.code().expect("an exit code");
     (code, String::from_utf8_lossy(&output.stdout).into(), String::from_utf8_lossy(&output.stderr).into())
 }
 
-fn temp_file(name: &str, text: &str) -> String {
+pub fn temp_file(name: &str, text: &str) -> String {
     let dir = std::env::temp_dir().join(format!("amqsim-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let path = dir.join(name);
@@ -79,9 +79,15 @@ fn bad_input_exits_2_with_one_line() {
 
 #[test]
 fn run_json_counts_messages_and_set_changes_the_sync_mode() {
-    let (code, out, err) = amqsim(&["run", "local-disk-loss", "--seeds", "0..2", "--json"]);
+    let (code, out, err) =
+        amqsim(&["run", "local-disk-loss", "--seeds", "0..2", "--json", "--no-regressions"]);
     assert_eq!(code, 0, "{err}");
     let summary: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let summary = &summary["scenarios"][0];
+    assert_eq!(
+        summary["counts"]["lost"], summary["counts"]["lost_not_judged"],
+        "local_disk: reported, not judged"
+    );
     assert!(summary["counts"]["lost"].as_u64().expect("lost") > 0, "{summary}");
     assert_eq!(summary["seeds_with_loss"], 2);
     for name in ["sent", "acked", "delivered", "duplicated", "unexpected", "dlq"] {
@@ -90,10 +96,21 @@ fn run_json_counts_messages_and_set_changes_the_sync_mode() {
     assert!(summary["throughput"]["acked_per_sim_s"].as_f64().expect("a rate") > 10.0);
     assert!(summary["timings_ms"]["latency_p99_ms:queue://orders"]["p50"].is_number(), "{summary}");
 
-    let (code, out, err) =
-        amqsim(&["run", "local-disk-loss", "--seeds", "0..2", "--json", "--set", "sync=quorum_disk"]);
+    let (code, out, err) = amqsim(&[
+        "run",
+        "local-disk-loss",
+        "--seeds",
+        "0..2",
+        "--json",
+        "--set",
+        "sync=quorum_disk",
+        "--no-regressions",
+    ]);
     assert_eq!(code, 0, "{err}");
     let summary: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(summary["overrides"], serde_json::json!(["sync=quorum_disk"]));
+    let summary = &summary["scenarios"][0];
+    assert_eq!(summary["settings"]["sync"], "quorum_disk");
     assert_eq!(summary["counts"]["lost"], 0, "{summary}");
     assert_eq!(summary["seeds_with_loss"], 0);
 }
@@ -102,7 +119,11 @@ fn run_json_counts_messages_and_set_changes_the_sync_mode() {
 fn run_json_summarises_and_replay_repeats_its_hash() {
     let (code, out, _) = amqsim(&["run", "master-crash", "--seeds", "0..4", "--json"]);
     assert_eq!(code, 0);
-    let summary: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let top: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(top["amqsim_version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(top["seed_range"], serde_json::json!({"start": 0, "end": 4}));
+    assert_eq!((top["seeds"].as_u64(), top["partial"].as_bool()), (Some(4), Some(false)));
+    let summary = &top["scenarios"][0];
     assert_eq!(summary["seeds"], 4);
     assert_eq!(summary["passed"], 4);
     assert_eq!(summary["failed"], 0);
@@ -116,6 +137,8 @@ fn run_json_summarises_and_replay_repeats_its_hash() {
     assert!(last(&first).starts_with("trace hash: "), "{}", last(&first));
     assert_eq!(last(&first), last(&second));
     assert!(first.lines().count() > 500);
+    let events = top["scenarios"][0]["performance"]["events"].as_u64().expect("events");
+    assert!(events > 1000, "{events} events in 4 seeds");
 }
 
 #[test]
@@ -126,6 +149,7 @@ fn a_scenario_file_runs_like_a_builtin() {
     assert_eq!(code, 0, "{out}");
     let summary: serde_json::Value = serde_json::from_str(&out).expect("json");
     assert_eq!(summary["passed"], 3);
+    assert_eq!(summary["scenarios"][0]["passed"], 3, "one schema for one scenario and for all");
 }
 
 #[test]
@@ -133,7 +157,10 @@ fn a_failing_seed_exits_1_with_its_replay_command() {
     let text =
         scenarios::builtin::FILES[0].1.replace("target = \"master:group1\"", "target = \"slave:group1\"");
     let file = temp_file("slave-crash.toml", &text);
-    let (code, _, err) = amqsim(&["run", "--scenario-file", &file, "--seeds", "0..2"]);
+    let regressions = temp_file("slave-crash.regressions", "");
+    std::fs::remove_file(&regressions).expect("start without the file");
+    let (code, _, err) =
+        amqsim(&["run", "--scenario-file", &file, "--seeds", "0..2", "--regressions", &regressions]);
     assert_eq!(code, 1);
     assert!(err.contains("FAIL master-crash seed 0"), "{err}");
     assert!(err.contains(&format!("amqsim replay --scenario-file {file} --seed 0")), "{err}");

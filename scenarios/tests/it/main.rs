@@ -6,6 +6,7 @@ mod cli;
 mod determinism;
 mod failover;
 mod messages;
+mod replay;
 mod validation;
 mod world;
 

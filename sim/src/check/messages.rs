@@ -179,6 +179,8 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
         .filter(|k| accounts[k].dest.as_ref().is_some_and(|d| !unpromised.contains(d)))
         .copied()
         .collect();
+    let not_judged = if promised { lost.len() - judged.len() } else { lost.len() };
+    counts.insert("lost_not_judged".into(), not_judged as u64);
     if promised && !judged.is_empty() {
         violations
             .push(Violation::AcknowledgedLoss { count: judged.len() as u64, first: judged[0].to_string() });
