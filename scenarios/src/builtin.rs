@@ -4,7 +4,7 @@ use crate::format::{self, FormatError};
 use sim::Spec;
 
 /// `(file name, text)` of every built-in scenario.
-pub const FILES: [(&str, &str); 10] = [
+pub const FILES: [(&str, &str); 12] = [
     ("builtin/master-crash.toml", include_str!("../builtin/master-crash.toml")),
     ("builtin/zk-leader-crash.toml", include_str!("../builtin/zk-leader-crash.toml")),
     ("builtin/master-zk-partition.toml", include_str!("../builtin/master-zk-partition.toml")),
@@ -15,6 +15,8 @@ pub const FILES: [(&str, &str); 10] = [
     ("builtin/topic-master-crash.toml", include_str!("../builtin/topic-master-crash.toml")),
     ("builtin/master-host-crash.toml", include_str!("../builtin/master-host-crash.toml")),
     ("builtin/client-partition.toml", include_str!("../builtin/client-partition.toml")),
+    ("builtin/master-zk-isolation.toml", include_str!("../builtin/master-zk-isolation.toml")),
+    ("builtin/rolling-slave-restart.toml", include_str!("../builtin/rolling-slave-restart.toml")),
 ];
 
 /// Every built-in scenario, parsed.

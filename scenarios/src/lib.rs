@@ -6,5 +6,6 @@ pub mod builtin;
 pub mod format;
 pub mod origin;
 pub mod output;
+pub mod planted;
 pub mod regressions;
 pub mod trace_view;
