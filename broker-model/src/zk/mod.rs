@@ -9,6 +9,9 @@ pub mod proto;
 pub mod server;
 pub mod tree;
 
+#[cfg(test)]
+mod election_tests;
+
 use std::fmt;
 
 /// A ZooKeeper session id, `(serverId << 56) | counter` as `SessionTrackerImpl` builds it.

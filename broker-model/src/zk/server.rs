@@ -548,11 +548,54 @@ impl ZkServer {
         };
         let vote = Vote { peer_epoch: n.peer_epoch, zxid: n.zxid, leader: n.leader };
         let cast = CastVote { vote, election_epoch: n.election_epoch };
+        if self.ignore_notification_while_finalizing(now, n, vote, fx) {
+            return;
+        }
         if n.state == PeerState::Looking {
             self.on_looking_notification(now, n, cast, fx);
         } else {
             self.on_settled_notification(now, n, cast, fx);
         }
+        // `lookForLeader` polls its queue afresh after every notification: the poll timeout
+        // counts from the last notification received, not from the last broadcast.
+        if let Role::Looking(looking) = &self.role {
+            if looking.finalizing {
+                fx.push(Effect::CancelTimer { timer: timer(ZkTimer::ElectionPoll) });
+            } else {
+                let at = now.add_ms(looking.poll_interval_ms);
+                fx.push(Effect::SetTimer { timer: timer(ZkTimer::ElectionPoll), at });
+            }
+        }
+    }
+
+    /// While waiting out `finalizeWait` (`while((n = recvqueue.poll(finalizeWait)) != null)`),
+    /// a notification that does not beat the proposal is dropped and restarts the wait; a better
+    /// one ends the wait and is handled as usual (`recvqueue.put(n); break;`). Nothing is
+    /// broadcast meanwhile. The receiver thread still answers a LOOKING peer of an older
+    /// election (`WorkerReceiver`). Returns whether the notification was consumed here.
+    fn ignore_notification_while_finalizing(
+        &mut self,
+        now: Time,
+        n: Notification,
+        vote: Vote,
+        fx: &mut Vec<Effect>,
+    ) -> bool {
+        let logical_clock = self.logical_clock;
+        let finalize_wait = self.config.ensemble.finalize_wait_ms;
+        let Role::Looking(looking) = &mut self.role else { return false };
+        if !looking.finalizing {
+            return false;
+        }
+        if vote > looking.proposal {
+            looking.finalizing = false;
+            fx.push(Effect::CancelTimer { timer: timer(ZkTimer::Finalize) });
+            return false;
+        }
+        fx.push(Effect::SetTimer { timer: timer(ZkTimer::Finalize), at: now.add_ms(finalize_wait) });
+        if n.state == PeerState::Looking && n.election_epoch < logical_clock {
+            self.send_notification(now, n.sender, fx);
+        }
+        true
     }
 
     fn on_looking_notification(&mut self, now: Time, n: Notification, cast: CastVote, fx: &mut Vec<Effect>) {
@@ -1476,6 +1519,10 @@ impl ZkServer {
                 let Role::Looking(looking) = &mut self.role else {
                     return;
                 };
+                // No poll runs while the server waits out `finalizeWait`.
+                if looking.finalizing {
+                    return;
+                }
                 looking.poll_interval_ms = (looking.poll_interval_ms * 2).min(max);
                 let at = now.add_ms(looking.poll_interval_ms);
                 fx.push(Effect::SetTimer { timer: timer(ZkTimer::ElectionPoll), at });

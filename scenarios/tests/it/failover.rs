@@ -29,8 +29,12 @@ fn zk_leader_crash_forces_a_broker_failover() {
     let outcomes = assert_all_pass(&spec("zk-leader-crash"), 0..40);
     for outcome in &outcomes {
         let t = &outcome.timings_ms;
-        // FLE with finalizeWait 200 ms, plus at most the 3.4 learner reconnect delay of 1 s.
-        assert!((200.0..2000.0).contains(&t["fault_to_zk_leader_ms"]), "seed {}: {t:?}", outcome.seed);
+        // FLE agrees after one finalizeWait (200 ms); a follower that decides a moment before
+        // its leader binds the quorum port is refused and retries 1 s later (3.4 `Learner`).
+        let leader = t["fault_to_zk_leader_ms"];
+        let one_wait = (200.0..260.0).contains(&leader);
+        let one_retry = (1200.0..1260.0).contains(&leader);
+        assert!(one_wait || one_retry, "seed {}: {t:?}", outcome.seed);
         // The old master demoted on Disconnected; its old session lives until the new leader's
         // session tracker expires it: new-leader start + (T, T+tick].
         assert!(
@@ -38,6 +42,27 @@ fn zk_leader_crash_forces_a_broker_failover() {
             "seed {}: {t:?}",
             outcome.seed
         );
+    }
+}
+
+/// The boot election of every ensemble: FLE agrees one `finalizeWait` after the last vote
+/// changes, not after a periodic re-broadcast restarts the peers' waits (postmortem: a fixed
+/// 200 ms poll timer made most ensembles take 0.4 s).
+#[test]
+fn an_ensemble_boots_its_first_leader_after_one_finalize_wait() {
+    use broker_model::io::ZkRole;
+    use broker_model::Observation;
+    for seed in 0..10 {
+        let outcome = sim::run(
+            &spec("zk-leader-crash"),
+            seed,
+            sim::RunOptions { keep_history: true, ..Default::default() },
+        );
+        let first = outcome.history.events.iter().find(|e| {
+            matches!(e.kind, sim::history::Kind::Observed(Observation::ZkRole { role: ZkRole::Leading, .. }))
+        });
+        let at = first.expect("a leader").at.as_ms();
+        assert!((200..=210).contains(&at), "seed {seed}: first leader at {at} ms");
     }
 }
 
