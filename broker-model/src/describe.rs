@@ -209,6 +209,9 @@ impl fmt::Display for TimerName {
             TimerId::Zk(ZkTimer::LeaderConnectRetry) => "retry connecting to the leader",
             TimerId::Broker(BrokerTimer::ZkClient { kind, .. }) => return write!(f, "zk client {kind:?}"),
             TimerId::Broker(BrokerTimer::Startup) => "JVM started",
+            TimerId::Broker(BrokerTimer::Stopped { .. }) => {
+                "broker stop reached the store: closing the zookeeper group"
+            }
             TimerId::Broker(BrokerTimer::Restart { .. }) => "broker restart",
             TimerId::Broker(BrokerTimer::MasterRecovered { .. }) => "master store recovered",
             TimerId::Broker(BrokerTimer::SlaveRetry { .. }) => "slave retries its master",

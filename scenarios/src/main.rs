@@ -201,6 +201,14 @@ fn execute(command: Command) -> Result<ExitCode, Usage> {
                 ),
                 None => None,
             };
+            // A model assertion in a run is caught and reported as that seed's violation, with
+            // its replay command; the replay shows the panic in full.
+            let default_hook = std::panic::take_hook();
+            std::panic::set_hook(Box::new(move |info| {
+                if std::thread::current().name() == Some("main") {
+                    default_hook(info);
+                }
+            }));
             ctrlc::set_handler(|| {
                 if INTERRUPTED.swap(true, Ordering::SeqCst) {
                     // A second Ctrl-C: stop now.

@@ -93,7 +93,7 @@ impl Settings {
             sync: SyncMode::QuorumMem,
             broker_startup_ms: 2000,
             broker_restart_delay_ms: 1000,
-            broker_stop_ms: 0,
+            broker_stop_ms: 100,
             master_recovery_ms: 100,
             lan_latency_us: (100, 400),
             loopback_latency_us: (10, 30),

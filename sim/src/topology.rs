@@ -163,6 +163,7 @@ impl Layout {
                     resolver: resolver.clone(),
                     startup_ms: settings.broker_startup_ms,
                     restart_delay_ms: settings.broker_restart_delay_ms,
+                    stop_ms: settings.broker_stop_ms,
                     recovery_ms: settings.master_recovery_ms,
                     slave_retry_ms: 1000,
                     planted_bug: settings.planted_bug,

@@ -175,8 +175,10 @@ pub struct BrokerConfig {
     pub resolver: BTreeMap<String, HostId>,
     /// From process start to the store's `init()` (JVM and Spring context start).
     pub startup_ms: u64,
-    /// From `broker.stop()` to the new `BrokerService` starting (`bin/activemq` restart loop).
+    /// From the end of `broker.stop()` to the new `BrokerService` starting.
     pub restart_delay_ms: u64,
+    /// A demoted master's `BrokerService.stop()` from its start to `zk_group.close`.
+    pub stop_ms: u64,
     /// LevelDB recovery of the master store before it binds.
     pub recovery_ms: u64,
     /// A slave retries its replication session after this long (`restart_slave_connections`).
@@ -194,6 +196,10 @@ pub enum BrokerTimer {
     },
     /// The process finished booting: start the first `BrokerService`.
     Startup,
+    /// A demoted broker's `BrokerService.stop()` reached the store's `doStop`.
+    Stopped {
+        instance: u32,
+    },
     /// The in-JVM restart after a demotion.
     Restart {
         instance: u32,
@@ -403,6 +409,9 @@ struct Instance {
     updating_store: bool,
     store: Store,
     serving: bool,
+    /// Demoted: `BrokerService.stop()` is running. The elector no longer acts; the ZooKeeper
+    /// client keeps its session until the stop reaches `zk_group.close`.
+    stopping: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -512,6 +521,7 @@ impl Broker {
             updating_store: false,
             store: Store::Idle,
             serving: false,
+            stopping: false,
         });
     }
 
@@ -539,6 +549,11 @@ impl Broker {
     fn on_timer(&mut self, now: Time, t: BrokerTimer, fx: &mut Vec<Effect>) {
         match t {
             BrokerTimer::Startup => self.start_instance(now, fx),
+            BrokerTimer::Stopped { instance } => {
+                if self.instance.as_ref().is_some_and(|i| i.number == instance && i.stopping) {
+                    self.finish_stop(now, fx);
+                }
+            }
             BrokerTimer::Restart { instance } => {
                 if self.instance.is_none() && instance == self.instances_started {
                     self.start_instance(now, fx);
@@ -671,6 +686,10 @@ impl Broker {
     }
 
     fn on_group_connected(&mut self, now: Time, fx: &mut Vec<Effect>) {
+        if self.instance.as_ref().is_some_and(|i| i.stopping) {
+            // A stopping broker's group only needs its session, to close it (docs/fidelity.md).
+            return;
+        }
         let zk_path = self.config.zk_path.clone();
         // `ZooKeeperGroupFactory.create`: the group path is created with its parents.
         let mut prefix = String::new();
@@ -827,6 +846,9 @@ impl Broker {
         let Some(inst) = self.instance.as_ref() else {
             return false;
         };
+        if inst.stopping {
+            return false;
+        }
         let members = self.same_name_members();
         let my_eid = inst.my_name.as_deref().and_then(eid_of_node_name);
         let is_head = my_eid.is_some() && members.first().map(|m| &m.eid) == my_eid.as_ref();
@@ -981,25 +1003,35 @@ impl Broker {
         fx.push(Effect::SetTimer { timer, at: now.add_ms(KEEPALIVE_MS) });
     }
 
-    /// "Demoted to slave": `stop_master`, then `broker.requestRestart(); broker.stop()`.
+    /// "Demoted to slave": `stop_master` and `broker.requestRestart(); broker.stop()` run at
+    /// once (two tasks of the broker's task runner). The connectors and the replication server
+    /// close first; the rest of `BrokerService.stop()` takes `broker_stop_ms` before the store's
+    /// `doStop` reaches `zk_group.close`, and the ZooKeeper client runs on meanwhile (it may
+    /// reconnect). The next `BrokerService` starts `restart_delay_ms` after the stop ends.
     fn demote(&mut self, now: Time, reason: DemoteReason, fx: &mut Vec<Effect>) {
         fx.push(Effect::Observe { observation: Observation::Demoted { reason } });
-        self.stop_instance(now, fx);
-        let at = now.add_ms(self.config.restart_delay_ms);
-        let timer = TimerId::Broker(BrokerTimer::Restart { instance: self.instances_started });
-        fx.push(Effect::SetTimer { timer, at });
+        self.close_connectors(fx);
+        let inst = self.instance.as_mut().expect("a demoted instance");
+        assert!(!inst.stopping, "demoted twice");
+        inst.stopping = true;
+        if self.config.stop_ms == 0 {
+            self.finish_stop(now, fx);
+        } else {
+            let timer = TimerId::Broker(BrokerTimer::Stopped { instance: inst.number });
+            fx.push(Effect::SetTimer { timer, at: now.add_ms(self.config.stop_ms) });
+        }
     }
 
-    /// `BrokerService.stop()`: connectors, the store, and the group (`zk_group.close`). Sync
-    /// operations still waiting end with `SuppressReplyException`: no response is sent.
-    fn stop_instance(&mut self, now: Time, fx: &mut Vec<Effect>) {
-        let Some(mut inst) = self.instance.take() else {
-            return;
-        };
+    /// The start of `BrokerService.stop()` (`stopAllConnectors`) and `stop_master`: client
+    /// ports and replication close. Sync operations still waiting end with
+    /// `SuppressReplyException`: no response is sent.
+    fn close_connectors(&mut self, fx: &mut Vec<Effect>) {
+        let inst = self.instance.as_mut().expect("an instance");
         if inst.serving {
             fx.push(Effect::Unlisten { port: self.config.openwire_port });
             fx.push(Effect::Unlisten { port: self.config.stomp_port });
             fx.push(Effect::Observe { observation: Observation::Serving { on: false } });
+            inst.serving = false;
         }
         match &inst.store {
             Store::Master(master) => {
@@ -1017,7 +1049,21 @@ impl Broker {
             }
             Store::Idle => {}
         }
-        // Deleting our znode and closing the session only reach ZooKeeper while connected.
+        inst.store = Store::Idle;
+        inst.address = None;
+        inst.connected_address = None;
+    }
+
+    /// `ElectingLevelDBStore.doStop` → `zk_group.close` → `zk_client.close()`: the member znode
+    /// is deleted and the session closed only if the client is connected now; a client still
+    /// reconnecting abandons its session, which the leader expires later (3.4 `ClientCnxn`
+    /// does not reconnect once `closing` is set). Then the in-JVM restart is scheduled.
+    fn finish_stop(&mut self, now: Time, fx: &mut Vec<Effect>) {
+        let Some(mut inst) = self.instance.take() else {
+            return;
+        };
+        assert!(inst.stopping && !inst.serving);
+        assert!(matches!(inst.store, Store::Idle));
         if inst.zk.is_connected() {
             if let Some(name) = &inst.my_name {
                 let path = format!("{}/{name}", self.config.zk_path);
@@ -1026,6 +1072,9 @@ impl Broker {
             }
         }
         inst.zk.close(now, fx);
+        let at = now.add_ms(self.config.restart_delay_ms);
+        let timer = TimerId::Broker(BrokerTimer::Restart { instance: self.instances_started });
+        fx.push(Effect::SetTimer { timer, at });
     }
 
     fn start_slave(&mut self, now: Time, target: String, fx: &mut Vec<Effect>) {
@@ -1241,6 +1290,12 @@ impl Broker {
         }
         if inst.address.is_some() {
             assert!(matches!(inst.store, Store::Master(_)), "an address without a master store");
+        }
+        if inst.stopping {
+            assert!(
+                !inst.serving && matches!(inst.store, Store::Idle),
+                "a stopping broker still serves or stores"
+            );
         }
     }
 }

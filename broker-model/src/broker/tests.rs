@@ -2,7 +2,10 @@
 //! audit and the slave side of replication.
 
 use super::*;
+use crate::io::CloseReason;
 use crate::messaging::MsgId;
+use crate::zk::proto::{ClientMsg, ServerMsg};
+use crate::zk::SessionId;
 
 const CLIENT: ConnId = ConnId::In(10);
 const SLAVES: [ConnId; 2] = [ConnId::In(1), ConnId::In(2)];
@@ -26,6 +29,7 @@ fn config(sync: SyncMode) -> BrokerConfig {
         resolver: BTreeMap::new(),
         startup_ms: 0,
         restart_delay_ms: 1000,
+        stop_ms: 100,
         recovery_ms: 0,
         slave_retry_ms: 1000,
         planted_bug: None,
@@ -307,4 +311,129 @@ fn attach_slave(broker: &mut Broker) -> ConnId {
     inst.connected_address = Some(target.clone());
     inst.store = Store::Slave(SlaveStore::new(target, Some(master)));
     master
+}
+
+// ---------------------------------------------------------------------------------------------
+// Demotion: `BrokerService.stop()` takes `stop_ms` before `zk_group.close`.
+
+/// A serving master whose ZooKeeper session is up and whose member znode is `00000000001`;
+/// returns the ZooKeeper connection.
+fn serving_master_with_session(stop_ms: u64) -> (Broker, ConnId) {
+    let mut broker = Broker::start(BrokerConfig { stop_ms, ..config(SyncMode::QuorumMem) }, (1, 1), &[]);
+    let mut fx = Vec::new();
+    broker.start_instance(Time::ZERO, &mut fx);
+    let zk_conn = zk_connect(&mut broker, &fx, Time::ZERO);
+    let inst = broker.instance.as_mut().expect("started");
+    inst.my_name = Some("00000000001".into());
+    inst.store = serving_master(SyncMode::QuorumMem, None).instance.take().expect("one").store;
+    inst.serving = true;
+    (broker, zk_conn)
+}
+
+/// Completes the ZooKeeper handshake of the connect attempt in `fx`.
+fn zk_connect(broker: &mut Broker, fx: &[Effect], now: Time) -> ConnId {
+    let conn = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Connect { conn, target } if target.port == 2181 => Some(*conn),
+            _ => None,
+        })
+        .expect("a connect to ZooKeeper");
+    broker.on_input(now, Input::Connected { conn }, &mut Vec::new());
+    let response = ServerMsg::ConnectResponse { session: SessionId(77), timeout_ms: 4000 };
+    broker.on_input(now, Input::Received { conn, message: Message::ZkServer(response) }, &mut Vec::new());
+    assert!(broker.instance.as_ref().expect("an instance").zk.is_connected());
+    conn
+}
+
+fn zk_requests(fx: &[Effect]) -> Vec<Op> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Send { message: Message::ZkClient(ClientMsg::Request { op, .. }), .. } => {
+                Some(op.clone())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+fn timer_at(fx: &[Effect], wanted: impl Fn(&BrokerTimer) -> bool) -> Option<Time> {
+    fx.iter().find_map(|e| match e {
+        Effect::SetTimer { timer: TimerId::Broker(t), at } if wanted(t) => Some(*at),
+        _ => None,
+    })
+}
+
+/// Loses ZooKeeper at 10 s: the master demotes, closes its ports at once and arms the stop.
+fn demote_at_10_s(broker: &mut Broker, zk_conn: ConnId, stop_ms: u64) -> (Vec<Effect>, Time) {
+    let now = Time::from_ms(10_000);
+    let mut fx = Vec::new();
+    broker.on_input(now, Input::Closed { conn: zk_conn, reason: CloseReason::Reset }, &mut fx);
+    let demoted =
+        fx.iter().any(|e| matches!(e, Effect::Observe { observation: Observation::Demoted { .. } }));
+    assert!(demoted, "{fx:?}");
+    assert!(
+        fx.contains(&Effect::Unlisten { port: 61616 })
+            && fx.contains(&Effect::Observe { observation: Observation::Serving { on: false } }),
+        "{fx:?}"
+    );
+    let stopped = timer_at(&fx, |t| matches!(t, BrokerTimer::Stopped { .. })).expect("the stop is armed");
+    assert_eq!(stopped, now.add_ms(stop_ms), "broker_stop_ms after the demotion");
+    assert!(zk_requests(&fx).is_empty(), "nothing reaches ZooKeeper yet: {fx:?}");
+    assert!(
+        timer_at(&fx, |t| matches!(t, BrokerTimer::Restart { .. })).is_none(),
+        "no restart before the stop ends"
+    );
+    (fx, stopped)
+}
+
+#[test]
+fn a_demoted_master_that_reconnects_during_its_stop_closes_its_session_at_once() {
+    // A stop long enough for the client's reconnect (its jitter is under 1 s, 3.4).
+    let (mut broker, zk_conn) = serving_master_with_session(2000);
+    let (fx, stopped) = demote_at_10_s(&mut broker, zk_conn, 2000);
+    // The client library reconnects (same session) while the broker is stopping.
+    let (timer, at) = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::SetTimer {
+                timer: TimerId::Broker(t @ BrokerTimer::ZkClient { kind: ClientTimer::Reconnect, .. }),
+                at,
+            } => Some((*t, *at)),
+            _ => None,
+        })
+        .expect("a reconnect is scheduled");
+    assert!(at < stopped, "the reconnect (jitter < 1 s) must fall inside the stop for this test: {at}");
+    let mut fx = Vec::new();
+    broker.on_input(at, Input::Timer { timer: TimerId::Broker(timer) }, &mut fx);
+    zk_connect(&mut broker, &fx, at);
+    let mut fx = Vec::new();
+    broker.on_input(
+        stopped,
+        Input::Timer { timer: TimerId::Broker(BrokerTimer::Stopped { instance: 1 }) },
+        &mut fx,
+    );
+    let ops = zk_requests(&fx);
+    assert_eq!(
+        ops,
+        vec![Op::Delete { path: "/g/00000000001".into(), version: None }, Op::CloseSession],
+        "{fx:?}"
+    );
+    assert_eq!(timer_at(&fx, |t| matches!(t, BrokerTimer::Restart { .. })), Some(stopped.add_ms(1000)));
+    assert!(broker.instance.is_none());
+}
+
+#[test]
+fn a_demoted_master_still_disconnected_when_its_stop_ends_abandons_its_session() {
+    let (mut broker, zk_conn) = serving_master_with_session(100);
+    let (_, stopped) = demote_at_10_s(&mut broker, zk_conn, 100);
+    let mut fx = Vec::new();
+    broker.on_input(
+        stopped,
+        Input::Timer { timer: TimerId::Broker(BrokerTimer::Stopped { instance: 1 }) },
+        &mut fx,
+    );
+    assert!(zk_requests(&fx).is_empty(), "no closeSession from a disconnected client: {fx:?}");
+    assert_eq!(timer_at(&fx, |t| matches!(t, BrokerTimer::Restart { .. })), Some(stopped.add_ms(1000)));
+    assert!(broker.instance.is_none(), "the session is left for the leader to expire");
 }
