@@ -125,6 +125,10 @@ impl TimerId {
 
     pub fn weight(&self) -> Weight {
         match self {
+            // A broker's lifecycle timers: the observation that follows says the same.
+            TimerId::Broker(
+                BrokerTimer::Startup | BrokerTimer::Restart { .. } | BrokerTimer::MasterRecovered { .. },
+            ) => Weight::Chatter,
             TimerId::Zk(ZkTimer::LeaderTick | ZkTimer::SessionExpiry | ZkTimer::FollowerWatchdog)
             | TimerId::Broker(BrokerTimer::ZkClient { .. } | BrokerTimer::KeepAlive { .. })
             | TimerId::App(

@@ -105,7 +105,8 @@ enum Command {
         /// Only events up to this simulated second.
         #[arg(long, value_name = "SECONDS")]
         to: Option<f64>,
-        /// Only these kinds of events (repeatable).
+        /// Only these kinds of events (repeatable or comma-separated), without TRACE-level
+        /// chatter unless --filter asks for it.
         #[arg(long, value_enum, value_delimiter = ',')]
         only: Vec<Only>,
         /// text: one line per event; json: one object per line; debug: the raw inputs.
@@ -521,8 +522,18 @@ fn replay(
         });
         output::line(&end.to_string());
     } else {
+        let mut latencies: std::collections::BTreeMap<&str, Vec<String>> = Default::default();
         for (name, value) in &outcome.timings_ms {
-            output::line(&format!("# {name} = {value:.3} ms"));
+            match name.split_once(':').filter(|(n, _)| n.starts_with("latency_")) {
+                Some((kind, dest)) => {
+                    let kind = kind.trim_start_matches("latency_").trim_end_matches("_ms");
+                    latencies.entry(dest).or_default().push(format!("{kind} {value:.3}"));
+                }
+                None => output::line(&format!("# {name} = {value:.3} ms")),
+            }
+        }
+        for (dest, values) in latencies {
+            output::line(&format!("# latency {dest}: {} ms", values.join(", ")));
         }
         for (name, value) in &outcome.measures {
             output::line(&format!("# {name} = {value:.3}"));

@@ -139,8 +139,15 @@ impl<S: Subscriber> Layer<S> for View {
             return;
         }
         let options = &self.options;
-        if !options.only.is_empty() && !options.only.iter().any(|o| o.target() == target) {
-            return;
+        if !options.only.is_empty() {
+            if !options.only.iter().any(|o| o.target() == target) {
+                return;
+            }
+            // `--only` views leave out TRACE chatter (pings, keepalives, timers whose effect is
+            // its own line) unless `--filter` asks for it.
+            if options.filter.is_none() && *event.metadata().level() == tracing::Level::TRACE {
+                return;
+            }
         }
         let mut fields = Fields { want_detail: options.format == TraceFormat::Debug, ..Default::default() };
         event.record(&mut fields);
