@@ -176,3 +176,57 @@ fn a_file_of_20000_steps_parses_in_linear_time() {
     // the tests' lightly optimised build.
     assert!(parse_s < 5.0, "parsing 20,000 steps took {parse_s:.1} s");
 }
+
+mod mutated {
+    //! Goal: no scenario file, however mangled, panics the parser or slips past validation.
+    //! Method: take a built-in scenario, replace one value with an extreme one, drop or repeat
+    //! a line; parsing must answer Ok or a one-line error, and an accepted spec must satisfy
+    //! what the world relies on.
+    use proptest::prelude::*;
+    use scenarios::{builtin, format};
+
+    const EXTREMES: [&str; 12] = [
+        "9223372036854775807",
+        "-9223372036854775808",
+        "-1",
+        "0",
+        "1e300",
+        "-0.0",
+        "nan",
+        "inf",
+        "18446744073709552",
+        "\"\"",
+        "[]",
+        "\"mq+1\"",
+    ];
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+        #[test]
+        fn mangled_builtins_parse_or_fail_in_one_line(file in 0..builtin::FILES.len(), line in 0usize..200, value in 0..EXTREMES.len(), how in 0..3u8) {
+            let (name, text) = builtin::FILES[file];
+            let mut lines: Vec<String> = text.lines().map(String::from).collect();
+            let i = line % lines.len();
+            match how {
+                0 => {
+                    if let Some((key, _)) = lines[i].split_once('=') {
+                        lines[i] = format!("{key}= {}", EXTREMES[value]);
+                    }
+                }
+                1 => { lines.remove(i); }
+                _ => { let copy = lines[i].clone(); lines.insert(i, copy); }
+            }
+            let mangled = lines.join("\n");
+            match format::parse(name, &mangled) {
+                Err(error) => prop_assert!(!error.to_string().contains('\n'), "{error}"),
+                Ok(spec) => {
+                    prop_assert!(sim::validate::validate(&spec).is_ok());
+                    prop_assert!(spec.duration_ms <= sim::validate::DURATION_MS_MAX);
+                    for client in &spec.workload {
+                        prop_assert!(client.stop_ms <= spec.duration_ms);
+                    }
+                }
+            }
+        }
+    }
+}
