@@ -296,8 +296,13 @@ impl Summary {
 
     fn message_lines(&self) -> Vec<String> {
         let get = |n: &str| self.count(n);
+        let scheduled = get("scheduled");
+        let behind = match scheduled {
+            0 => String::new(),
+            s => format!(" of {s} scheduled ({:.1} %)", get("sent") as f64 * 100.0 / s as f64),
+        };
         let mut lines = vec![format!(
-            "  messages: sent {} acked {} delivered {} recovered {} vanished {}",
+            "  messages: sent {}{behind} acked {} delivered {} recovered {} vanished {}",
             get("sent"),
             get("acked"),
             get("delivered"),
