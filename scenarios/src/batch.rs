@@ -8,21 +8,22 @@ use sim::{run, Outcome, RunOptions, Spec};
 use std::collections::BTreeMap;
 use std::ops::Range;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{mpsc, Condvar, Mutex};
+use std::sync::{mpsc, Arc, Condvar, Mutex};
 
 /// How far (in seeds per worker) the workers may run ahead of the seed handed out next.
 pub const WINDOW_PER_JOB: u64 = 16;
 
 /// Runs every seed of `seeds` (until `stop` is set) and calls `sink` once per finished seed, in
 /// seed order, on the calling thread. Returns the number of seeds handed to `sink`: all of them
-/// unless stopped, then a prefix.
+/// unless stopped, then a prefix (runs in progress are cancelled and dropped).
 pub fn stream_seeds(
     spec: &Spec,
     seeds: Range<u64>,
     jobs: usize,
-    stop: &AtomicBool,
+    stop: &Arc<AtomicBool>,
     sink: &mut dyn FnMut(Outcome),
 ) -> u64 {
+    let cancel = Some(stop.clone());
     assert!(jobs > 0);
     assert!(seeds.start < seeds.end, "an empty seed range");
     let window = WINDOW_PER_JOB * jobs as u64;
@@ -35,6 +36,7 @@ pub fn stream_seeds(
     std::thread::scope(|scope| {
         for _ in 0..jobs {
             let sender = sender.clone();
+            let cancel = cancel.clone();
             let (next, emitted, moved) = (&next, &emitted, &moved);
             scope.spawn(move || loop {
                 if stop.load(Ordering::SeqCst) {
@@ -55,8 +57,9 @@ pub fn stream_seeds(
                 if stop.load(Ordering::SeqCst) {
                     return;
                 }
-                let outcome = run(spec, seed, RunOptions::default());
-                if sender.send(outcome).is_err() {
+                let options = RunOptions { cancel: cancel.clone(), ..Default::default() };
+                let outcome = run(spec, seed, options);
+                if outcome.interrupted || sender.send(outcome).is_err() {
                     return;
                 }
             });
@@ -89,7 +92,7 @@ pub fn run_seeds(
     progress: &(dyn Fn(&Outcome) + Sync),
 ) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
-    let never = AtomicBool::new(false);
+    let never = Arc::new(AtomicBool::new(false));
     stream_seeds(spec, seeds, jobs, &never, &mut |outcome| {
         progress(&outcome);
         outcomes.push(outcome);

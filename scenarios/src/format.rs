@@ -113,10 +113,43 @@ struct FileStep {
     duration_ms: Option<u64>,
     from: Option<Vec<String>>,
     to: Option<Vec<String>>,
-    #[serde(default)]
-    one_way: bool,
+    one_way: Option<bool>,
     partition: Option<String>,
     hosts: Option<String>,
+}
+
+impl FileStep {
+    /// Refuses fields the action does not take (a `target` on a heal would be silently ignored).
+    fn check_fields(&self) -> Result<(), FieldError> {
+        let allowed: &[&str] = match self.action.as_str() {
+            "crash" | "restart" => &["target"],
+            "pause" => &["target", "duration_ms"],
+            "host-crash" | "host-restart" => &["hosts"],
+            "partition" => &["from", "to", "one_way"],
+            "heal" => &["partition"],
+            _ => return Ok(()),
+        };
+        let given = [
+            ("target", self.target.is_some()),
+            ("duration_ms", self.duration_ms.is_some()),
+            ("from", self.from.is_some()),
+            ("to", self.to.is_some()),
+            ("one_way", self.one_way.is_some()),
+            ("partition", self.partition.is_some()),
+            ("hosts", self.hosts.is_some()),
+        ];
+        for (name, present) in given {
+            if present && !allowed.contains(&name) {
+                let takes = allowed.join(", ");
+                let action = &self.action;
+                return Err((
+                    name.into(),
+                    format!("expected no `{name}` for action `{action}` (it takes {takes})"),
+                ));
+            }
+        }
+        Ok(())
+    }
 }
 
 type FieldError = (String, String);
@@ -286,9 +319,12 @@ pub fn apply_override(spec: &mut Spec, assignment: &str) -> Result<(), FormatErr
         return Err(error(assignment, "expected <setting>=<value>, e.g. sync=quorum_disk".into()));
     };
     let (name, text) = (name.trim(), value.trim());
+    if text.contains(['\n', '\r']) {
+        return Err(error(name, "expected a one-line value".into()));
+    }
     let value = match toml::from_str::<toml::Table>(&format!("v = {text}")) {
-        Ok(mut table) => toml_value(&table.remove("v").expect("v")),
-        Err(_) => Value::Word(text.to_string()),
+        Ok(mut table) if table.len() == 1 => toml_value(&table.remove("v").expect("v")),
+        _ => Value::Word(text.to_string()),
     };
     settings::set(&mut spec.settings, name, value).map_err(|m| error(name, m))?;
     validate::validate(spec).map_err(|e| error(&e.field, e.expected))
@@ -331,6 +367,7 @@ fn seconds_to_ms(value: f64) -> Result<u64, String> {
 }
 
 fn parse_step(step: &FileStep, earlier: &BTreeSet<String>) -> Result<Step, FieldError> {
+    step.check_fields()?;
     let (min_ms, max_ms) = match step.at_s {
         Seconds::Exact(s) => {
             let ms = seconds_to_ms(s).map_err(|m| ("at_s".to_string(), m))?;
@@ -377,7 +414,7 @@ fn parse_step(step: &FileStep, earlier: &BTreeSet<String>) -> Result<Step, Field
                     .map(|(i, t)| parse_hosts(t, earlier).map_err(|m| (format!("{name}[{i}]"), m)))
                     .collect()
             };
-            Action::Partition { from: list("from", &step.from)?, to: list("to", &step.to)?, one_way: step.one_way }
+            Action::Partition { from: list("from", &step.from)?, to: list("to", &step.to)?, one_way: step.one_way.unwrap_or(false) }
         }
         "heal" => Action::Heal { step: step.partition.clone() },
         other => {

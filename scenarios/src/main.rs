@@ -12,6 +12,7 @@ use sim::settings::{self, Shown};
 use sim::{run, Outcome, RunOptions, Spec};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -133,7 +134,8 @@ fn default_jobs() -> usize {
 /// A bad-input error: printed as one line, exit code 2.
 struct Usage(String);
 
-static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+static INTERRUPTED: std::sync::LazyLock<Arc<AtomicBool>> =
+    std::sync::LazyLock::new(|| Arc::new(AtomicBool::new(false)));
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -275,12 +277,27 @@ fn execute(command: Command) -> Result<ExitCode, Usage> {
                 },
                 filter,
             };
+            if let (Some(from), Some(to)) = (view.from_us, view.to_us) {
+                if from > to {
+                    return Err(Usage(format!(
+                        "--from/--to: expected --from <= --to, got {} > {}",
+                        from / 1_000_000,
+                        to / 1_000_000
+                    )));
+                }
+            }
+            if view.filter.as_deref().is_some_and(|f| f.trim().is_empty()) {
+                return Err(Usage(
+                    "--filter: expected EnvFilter directives such as amqsim=info, got an empty string".into(),
+                ));
+            }
             let known = sim::topology::Layout::build(&spec, seed);
             for name in &view.processes {
-                if known.process_named(name).is_none() {
+                // `world` names the world's own events (steps that resolve to no process).
+                if name != "world" && known.process_named(name).is_none() {
                     let names: Vec<&str> = known.processes.iter().map(|p| p.name.as_str()).collect();
                     return Err(Usage(format!(
-                        "--process: expected one of {}, got `{name}`",
+                        "--process: expected world or one of {}, got `{name}`",
                         names.join(", ")
                     )));
                 }
@@ -411,16 +428,28 @@ impl Batch<'_> {
                 ))
             });
             if let Some(appender) = &mut self.regressions {
-                if let Err(e) = appender.append(&Entry::of(invocation, outcome)) {
-                    bar.suspend(|| output::err_line(&format!("error: {e}")));
-                    self.regressions = None;
+                match appender.append(&Entry::of(invocation, outcome)) {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        let note = format!(
+                            "note: {} failing seeds appended to the regressions file; the rest only in FAIL lines and --out",
+                            regressions::APPENDED_MAX
+                        );
+                        bar.suspend(|| output::err_line(&note));
+                        self.regressions = None;
+                    }
+                    Err(e) => {
+                        bar.suspend(|| output::err_line(&format!("error: {e}")));
+                        self.regressions = None;
+                    }
                 }
             }
         }
         if let Some(out) = &mut self.out {
             use std::io::Write;
             let line = seed_json(outcome, &replay);
-            if let Err(e) = writeln!(out, "{line}") {
+            // Flushed per seed: a closed pipe or a second Ctrl-C ends the process at once.
+            if let Err(e) = writeln!(out, "{line}").and_then(|_| out.flush()) {
                 bar.suspend(|| output::err_line(&format!("error: --out: cannot write: {e}")));
                 self.out = None;
             }

@@ -36,30 +36,26 @@ impl Invocation {
         Ok(spec)
     }
 
-    /// The arguments that select this scenario: `master-crash` or `--scenario-file F`, then
-    /// every `--set`.
-    pub fn args(&self) -> Vec<String> {
-        let mut args = match &self.origin {
+    /// The arguments that select this scenario: `master-crash` or `--scenario-file F`
+    /// (`--scenario-file=F` when F starts with `-`, which would read as an option).
+    fn selector(&self) -> Vec<String> {
+        match &self.origin {
             Origin::Builtin(name) => vec![name.clone()],
+            Origin::File(path) if path.starts_with('-') => vec![format!("--scenario-file={path}")],
             Origin::File(path) => vec!["--scenario-file".to_string(), path.clone()],
-        };
-        for assignment in &self.sets {
-            args.push("--set".into());
-            args.push(assignment.clone());
         }
-        args
     }
 
     /// `amqsim replay <scenario> --seed N [--set ...]`, shell-quoted.
     pub fn replay_command(&self, seed: u64) -> String {
         let mut words = vec!["amqsim".to_string(), "replay".to_string()];
-        let args = self.args();
-        // The scenario (or --scenario-file F) comes first, then the seed, then the overrides.
-        let selector = if matches!(self.origin, Origin::File(_)) { 2 } else { 1 };
-        words.extend(args[..selector].iter().cloned());
+        words.extend(self.selector());
         words.push("--seed".into());
         words.push(seed.to_string());
-        words.extend(args[selector..].iter().cloned());
+        for assignment in &self.sets {
+            words.push("--set".into());
+            words.push(assignment.clone());
+        }
         words.iter().map(|w| shell_quote(w)).collect::<Vec<_>>().join(" ")
     }
 }
@@ -128,5 +124,7 @@ mod tests {
         );
         let builtin = Invocation { origin: Origin::Builtin("master-crash".into()), sets: vec![] };
         assert_eq!(builtin.replay_command(3), "amqsim replay master-crash --seed 3");
+        let dashed = Invocation { origin: Origin::File("-m.toml".into()), sets: vec![] };
+        assert_eq!(dashed.replay_command(1), "amqsim replay --scenario-file=-m.toml --seed 1");
     }
 }

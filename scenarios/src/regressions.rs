@@ -24,9 +24,17 @@ pub struct Entry {
 }
 
 impl Entry {
+    /// The entry for a failing outcome. A scenario file is recorded by its absolute path, so
+    /// `replay --failed` works from any directory.
     pub fn of(invocation: &Invocation, outcome: &Outcome) -> Entry {
+        let mut invocation = invocation.clone();
+        if let Origin::File(path) = &invocation.origin {
+            if let Ok(absolute) = std::fs::canonicalize(path) {
+                invocation.origin = Origin::File(absolute.to_string_lossy().into_owned());
+            }
+        }
         Entry {
-            invocation: invocation.clone(),
+            invocation,
             seed: outcome.seed,
             trace_hash: outcome.trace_hash,
             violations: outcome.violations.iter().map(|v| v.to_string()).collect(),
@@ -96,10 +104,15 @@ pub fn read(path: &str) -> Result<Vec<Entry>, String> {
     Ok(entries)
 }
 
+/// New entries one run appends at most: the file (and the set that keeps entries unique) stay
+/// bounded when every seed of a huge range fails; `--out` still lists every seed.
+pub const APPENDED_MAX: usize = 10_000;
+
 /// Appends failing seeds to a regressions file, once each.
 pub struct Appender {
     path: String,
     known: BTreeSet<(Origin, Vec<String>, u64)>,
+    appended: usize,
 }
 
 impl Appender {
@@ -109,13 +122,18 @@ impl Appender {
             Ok(_) => read(path)?.iter().map(Entry::key).collect(),
             Err(_) => BTreeSet::new(),
         };
-        Ok(Appender { path: path.to_string(), known })
+        Ok(Appender { path: path.to_string(), known, appended: 0 })
     }
 
-    pub fn append(&mut self, entry: &Entry) -> Result<(), String> {
-        if !self.known.insert(entry.key()) {
-            return Ok(());
+    /// Appends `entry` unless the file has it; `Ok(false)` once the run's cap is reached.
+    pub fn append(&mut self, entry: &Entry) -> Result<bool, String> {
+        if self.appended >= APPENDED_MAX {
+            return Ok(false);
         }
+        if !self.known.insert(entry.key()) {
+            return Ok(true);
+        }
+        self.appended += 1;
         let fresh = std::fs::metadata(&self.path).map(|m| m.len() == 0).unwrap_or(true);
         let mut file = std::fs::OpenOptions::new()
             .create(true)
@@ -126,6 +144,7 @@ impl Appender {
         text.push_str(&entry.to_json().to_string());
         text.push('\n');
         file.write_all(text.as_bytes())
-            .map_err(|e| format!("{}: cannot write the regressions file: {e}", self.path))
+            .map_err(|e| format!("{}: cannot write the regressions file: {e}", self.path))?;
+        Ok(true)
     }
 }

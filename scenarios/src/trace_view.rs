@@ -156,7 +156,8 @@ impl<S: Subscriber> Layer<S> for View {
         {
             return;
         }
-        if !options.processes.is_empty() && !options.processes.contains(&fields.process) {
+        let process = if fields.process.is_empty() { "world" } else { fields.process.as_str() };
+        if !options.processes.is_empty() && !options.processes.iter().any(|p| p == process) {
             return;
         }
         let mut line = String::with_capacity(96);

@@ -20,6 +20,11 @@ pub enum Kind {
     StepUnresolved {
         id: String,
     },
+    /// A step fired but changed nothing (a restart of a running process, an empty cut).
+    StepIneffective {
+        id: String,
+        why: &'static str,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -15,6 +15,8 @@ pub enum Violation {
     NotExercised { what: &'static str },
     /// A step's role target did not exist when it fired (e.g. no serving master).
     StepUnresolved { step: String },
+    /// A step fired but did nothing: the run did not test what the scenario says.
+    StepIneffective { step: String, why: &'static str },
     /// A model or harness assertion failed: a programmer error, with its message.
     Panic { message: String },
     /// Acknowledged persistent messages were lost although the configuration promises they
@@ -39,6 +41,7 @@ impl Violation {
             Violation::NoSingleMaster { .. } => "NoSingleMaster",
             Violation::NotExercised { .. } => "NotExercised",
             Violation::StepUnresolved { .. } => "StepUnresolved",
+            Violation::StepIneffective { .. } => "StepIneffective",
             Violation::Panic { .. } => "Panic",
             Violation::AcknowledgedLoss { .. } => "AcknowledgedLoss",
             Violation::Unexpected { .. } => "Unexpected",
@@ -72,6 +75,7 @@ impl fmt::Display for Violation {
             Violation::StepUnresolved { step } => {
                 write!(f, "step `{step}` found no process for its target")
             }
+            Violation::StepIneffective { step, why } => write!(f, "step `{step}` had no effect: {why}"),
             Violation::Panic { message } => write!(f, "assertion failed: {message}"),
             Violation::AcknowledgedLoss { count, first } => {
                 write!(
@@ -120,9 +124,37 @@ pub struct Outcome {
     pub simulated_ms: u64,
     /// The history, when asked for (`RunOptions::keep_history`).
     pub history: crate::history::History,
+    /// The run was cancelled before its end (`RunOptions::cancel`): nothing in it is a result.
+    pub interrupted: bool,
 }
 
 impl Outcome {
+    fn empty(spec: &crate::Spec, seed: u64) -> Outcome {
+        Outcome {
+            scenario: spec.name.clone(),
+            seed,
+            violations: Vec::new(),
+            timings_ms: BTreeMap::new(),
+            counts: BTreeMap::new(),
+            measures: BTreeMap::new(),
+            trace_hash: 0,
+            events: 0,
+            simulated_ms: 0,
+            history: Default::default(),
+            interrupted: false,
+        }
+    }
+
+    /// A run that panicked outside the model's handling (or whose thread could not start).
+    pub fn panicked(spec: &crate::Spec, seed: u64, message: String) -> Outcome {
+        Outcome { violations: vec![Violation::Panic { message }], ..Outcome::empty(spec, seed) }
+    }
+
+    /// A run stopped from outside before its end.
+    pub fn cancelled(spec: &crate::Spec, seed: u64) -> Outcome {
+        Outcome { interrupted: true, ..Outcome::empty(spec, seed) }
+    }
+
     pub fn passed(&self) -> bool {
         self.violations.is_empty()
     }

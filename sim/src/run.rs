@@ -12,6 +12,8 @@ pub struct RunOptions {
     /// A `tracing` subscriber for the run's thread (replay): the world narrates every event to
     /// it (`sim::narrate`). `None` in batches: nothing is formatted. The hash is the same.
     pub trace: Option<tracing::Dispatch>,
+    /// Set from outside (Ctrl-C) to stop the run early; its outcome is then `interrupted`.
+    pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
     /// Return the run's history in the outcome (tests that inspect events).
     pub keep_history: bool,
 }
@@ -20,14 +22,18 @@ pub struct RunOptions {
 /// reported as a `Violation::Panic`, so a batch keeps going.
 pub fn run(spec: &Spec, seed: u64, options: RunOptions) -> Outcome {
     let owned = spec.clone();
-    let thread = std::thread::Builder::new()
-        .name(format!("{}-{seed}", spec.name))
-        .spawn(move || {
-            let _subscriber = options.trace.as_ref().map(tracing::dispatcher::set_default);
-            let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
-            runtime.block_on(simulate(owned, seed, options))
-        })
-        .expect("spawn a run thread");
+    let thread = std::thread::Builder::new().name(format!("{}-{seed}", spec.name)).spawn(move || {
+        let _subscriber = options.trace.as_ref().map(tracing::dispatcher::set_default);
+        let runtime = madsim::runtime::Runtime::with_seed_and_config(seed, madsim::Config::default());
+        runtime.block_on(simulate(owned, seed, options))
+    });
+    let thread = match thread {
+        Ok(thread) => thread,
+        // Out of threads or memory: that seed fails with the reason, the batch goes on.
+        Err(error) => {
+            return Outcome::panicked(spec, seed, format!("cannot start the run's thread: {error}"))
+        }
+    };
     match thread.join() {
         Ok(outcome) => outcome,
         Err(payload) => {
@@ -36,18 +42,7 @@ pub fn run(spec: &Spec, seed: u64, options: RunOptions) -> Outcome {
                 .cloned()
                 .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_else(|| "non-string panic".to_string());
-            Outcome {
-                scenario: spec.name.clone(),
-                seed,
-                violations: vec![Violation::Panic { message }],
-                timings_ms: Default::default(),
-                counts: Default::default(),
-                measures: Default::default(),
-                trace_hash: 0,
-                events: 0,
-                simulated_ms: 0,
-                history: Default::default(),
-            }
+            Outcome::panicked(spec, seed, message)
         }
     }
 }
@@ -63,6 +58,10 @@ async fn simulate(spec: Spec, seed: u64, options: RunOptions) -> Outcome {
     let mut end = Time::from_ms(spec.duration_ms);
     let mut livelock = None;
     while let Some(at) = world.next_event_time(end) {
+        if options.cancel.as_ref().is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
+            // Interrupted (Ctrl-C): the outcome is marked and a batch drops it.
+            return Outcome::cancelled(&spec, seed);
+        }
         if at > world.now() {
             // The madsim clock follows the world's: trace timestamps and madsim agree.
             madsim::time::sleep_until(origin + Duration::from_micros(at.as_us())).await;
@@ -88,6 +87,16 @@ async fn simulate(spec: Spec, seed: u64, options: RunOptions) -> Outcome {
     };
     let (mut violations, counts) = check::check_all(&context);
     if let Some(stuck) = livelock {
+        // Cut off: what needs the run's end (the drain, liveness, `sometimes`, losses judged
+        // after the drain) cannot be judged; what went wrong before the cut still counts.
+        violations.retain(|v| {
+            matches!(
+                v,
+                Violation::SplitBrain { .. }
+                    | Violation::Unexpected { .. }
+                    | Violation::DuplicateStored { .. }
+            )
+        });
         violations.insert(
             0,
             Violation::Livelock { at: stuck.at, events: stuck.events, same_instant: stuck.same_instant },
@@ -107,5 +116,6 @@ async fn simulate(spec: Spec, seed: u64, options: RunOptions) -> Outcome {
         events,
         simulated_ms: end.as_ms(),
         history: if options.keep_history { std::mem::take(&mut world.history) } else { Default::default() },
+        interrupted: false,
     }
 }

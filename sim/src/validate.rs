@@ -17,8 +17,9 @@ pub const DURATION_MS_MAX: u64 = 86_400_000;
 pub const STEPS_MAX: usize = 100_000;
 pub const CLIENTS_MAX: usize = 64;
 pub const PER_CLIENT_MAX: usize = 64;
-/// A producer's rate, messages per second.
+/// A producer's rate, messages per second (the client computes its interval in µs).
 pub const RATE_MAX: f64 = 10_000.0;
+pub const RATE_MIN: f64 = 0.001;
 /// OpenWire `maxFrameSize` (ActiveMQ 5.15 default 104857600 bytes): a larger message is refused
 /// by the broker's transport.
 pub const MESSAGE_SIZE_MAX: u32 = 104_857_600;
@@ -161,6 +162,8 @@ fn check_steps<'s>(spec: &'s Spec, names: &Names) -> Result<BTreeMap<&'s str, u6
     }
     let mut latest: BTreeMap<&str, u64> = BTreeMap::new();
     let mut partitions: BTreeSet<&str> = BTreeSet::new();
+    // Steps that act on a process, which `step:<id>` may name.
+    let mut process_steps: BTreeSet<&str> = BTreeSet::new();
     for (i, step) in spec.steps.iter().enumerate() {
         let field = |name: &str| format!("step[{i}].{name}");
         if !is_plain_name(&step.id, 64) {
@@ -174,10 +177,19 @@ fn check_steps<'s>(spec: &'s Spec, names: &Names) -> Result<BTreeMap<&'s str, u6
         }
         let fires_at =
             check_at(spec, &step.at, &latest).map_err(|(f, e)| SpecError { field: field(f), expected: e })?;
-        check_action(spec, step, names, &latest, &partitions)
+        check_action(spec, step, fires_at, names, &process_steps, &partitions)
             .map_err(|(f, e)| SpecError { field: field(&f), expected: e })?;
         if matches!(step.action, Action::Partition { .. }) {
             partitions.insert(&step.id);
+        }
+        let bears_process = match &step.action {
+            Action::Crash(_) | Action::Restart(_) | Action::Pause { .. } => true,
+            Action::HostCrash(hosts) | Action::HostRestart(hosts) => matches!(hosts, Hosts::HostOf(_)),
+            Action::Partition { from, .. } => from.iter().any(|h| matches!(h, Hosts::HostOf(_))),
+            Action::Heal { .. } => false,
+        };
+        if bears_process {
+            process_steps.insert(&step.id);
         }
         latest.insert(&step.id, fires_at);
     }
@@ -208,8 +220,9 @@ fn check_at(spec: &Spec, at: &At, latest: &BTreeMap<&str, u64>) -> Result<u64, (
 fn check_action(
     spec: &Spec,
     step: &Step,
+    fires_at: u64,
     names: &Names,
-    earlier: &BTreeMap<&str, u64>,
+    earlier: &BTreeSet<&str>,
     partitions: &BTreeSet<&str>,
 ) -> Result<(), (String, String)> {
     let target = |t: &Target| check_target(spec, t, names, earlier).map_err(|e| ("target".to_string(), e));
@@ -217,10 +230,14 @@ fn check_action(
         Action::Crash(t) | Action::Restart(t) => target(t),
         Action::Pause { target: t, duration_ms } => {
             target(t)?;
-            if !(1..=spec.duration_ms).contains(duration_ms) {
+            // The pause must end inside the run, or the run ends while the process is frozen.
+            let left = spec.duration_ms - fires_at;
+            if !(1..=left).contains(duration_ms) {
                 return Err((
                     "duration_ms".into(),
-                    format!("expected a pause of 1..={} ms, got {duration_ms}", spec.duration_ms),
+                    format!(
+                        "expected a pause of 1..={left} ms (it must end inside the run), got {duration_ms}"
+                    ),
                 ));
             }
             Ok(())
@@ -246,12 +263,7 @@ fn check_action(
     }
 }
 
-fn check_target(
-    spec: &Spec,
-    target: &Target,
-    names: &Names,
-    earlier: &BTreeMap<&str, u64>,
-) -> Result<(), String> {
+fn check_target(spec: &Spec, target: &Target, names: &Names, earlier: &BTreeSet<&str>) -> Result<(), String> {
     let groups = spec.topology.groups;
     let (what, index) = match target {
         Target::Process(name) => {
@@ -263,10 +275,12 @@ fn check_target(
             };
         }
         Target::Step(id) => {
-            return if earlier.contains_key(id.as_str()) {
+            return if earlier.contains(id.as_str()) {
                 Ok(())
             } else {
-                Err(format!("expected step:<id of an earlier step>, got `step:{id}`"))
+                Err(format!(
+                    "expected step:<id of an earlier step that acts on a process (crash, restart, pause, or hosts given as host-of:...)>, got `step:{id}`"
+                ))
             };
         }
         Target::Master(g) | Target::RandomSlave(g) | Target::Oldest(g) | Target::Youngest(g) => ("group", *g),
@@ -279,12 +293,7 @@ fn check_target(
     }
 }
 
-fn check_hosts(
-    spec: &Spec,
-    hosts: &Hosts,
-    names: &Names,
-    earlier: &BTreeMap<&str, u64>,
-) -> Result<(), String> {
+fn check_hosts(spec: &Spec, hosts: &Hosts, names: &Names, earlier: &BTreeSet<&str>) -> Result<(), String> {
     match hosts {
         Hosts::Named(name) if names.hosts.contains(name) => Ok(()),
         Hosts::Named(name) => {
@@ -356,10 +365,10 @@ fn check_client(client: &ClientSpec) -> Result<f64, (String, String)> {
         let field = |name: &str| format!("producer[{j}].{name}");
         check_dest(&producer.dest).map_err(|e| (field("queue"), e))?;
         let rate = producer.rate_per_s;
-        if !(rate.is_finite() && rate > 0.0 && rate <= RATE_MAX) {
+        if !(rate.is_finite() && (RATE_MIN..=RATE_MAX).contains(&rate)) {
             return Err((
                 field("rate"),
-                format!("expected messages per second in (0, {RATE_MAX}], got {rate}"),
+                format!("expected messages per second in {RATE_MIN}..={RATE_MAX}, got {rate}"),
             ));
         }
         if producer.size > MESSAGE_SIZE_MAX {

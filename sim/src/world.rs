@@ -152,6 +152,25 @@ enum Event {
 pub const EVENTS_PER_INSTANT_MAX: u64 = 200_000;
 /// Events per simulated second the run's cap allows, ~30× the busiest built-in scenario.
 pub const EVENTS_PER_SIM_S_MAX: u64 = 500_000;
+/// Events per message the producers may send (a send, its store batch, WAL frames and acks to
+/// two slaves, fsyncs, the response, the delivery and its ack take ~20).
+pub const EVENTS_PER_MESSAGE_MAX: u64 = 200;
+
+/// The run's event cap: generous for its duration and its workload.
+fn events_max(spec: &Spec) -> u64 {
+    let messages: f64 = spec
+        .workload
+        .iter()
+        .flat_map(|c| {
+            c.producers
+                .iter()
+                .map(move |p| p.rate_per_s * c.stop_ms.saturating_sub(c.start_ms) as f64 / 1000.0)
+        })
+        .sum();
+    1_000_000
+        + EVENTS_PER_SIM_S_MAX * (spec.duration_ms / 1000)
+        + EVENTS_PER_MESSAGE_MAX * messages.ceil() as u64
+}
 
 /// The run stopped making progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +233,8 @@ pub struct World {
     step_targets: BTreeMap<String, usize>,
     /// For each step, the steps whose `after` names it, in file order.
     followers: Vec<Vec<usize>>,
+    /// Set while performing a step that turns out to do nothing, with the reason.
+    step_ineffective: Option<&'static str>,
     pub history: History,
     pub trace: Trace,
     pub last_step_at: Time,
@@ -261,12 +282,13 @@ impl World {
             timer_generation: 0,
             step_targets: BTreeMap::new(),
             followers: followers(spec),
+            step_ineffective: None,
             history: History::default(),
             trace: Trace::default(),
             last_step_at: Time::ZERO,
             events_handled: 0,
             instant_events: 0,
-            events_max: 1_000_000 + EVENTS_PER_SIM_S_MAX * (spec.duration_ms / 1000),
+            events_max: events_max(spec),
         }
     }
 
@@ -812,6 +834,11 @@ impl World {
                 self.trace.record(&(now, "step", &step.id, process));
                 let who = process.map(|p| self.layout.processes[p].name.as_str()).unwrap_or("");
                 crate::narrate::fault(now, who, format_args!("step {}: {}", step.id, step.action));
+                if let Some(why) = self.step_ineffective.take() {
+                    self.history.push(now, process, Kind::StepIneffective { id: step.id.clone(), why });
+                    self.trace.record(&(now, "ineffective", &step.id));
+                    crate::narrate::fault(now, who, format_args!("step {} had no effect: {why}", step.id));
+                }
             }
             Err(()) => {
                 self.history.push(now, None, Kind::StepUnresolved { id: step.id.clone() });
@@ -843,9 +870,11 @@ impl World {
             }
             Action::Restart(target) => {
                 let process = self.resolve(target)?;
-                if self.procs[process].node.is_none() && self.hosts_alive[self.procs[process].host.0 as usize]
-                {
-                    self.start_process(process);
+                let host_up = self.hosts_alive[self.procs[process].host.0 as usize];
+                match (self.procs[process].node.is_some(), host_up) {
+                    (false, true) => self.start_process(process),
+                    (true, _) => self.step_ineffective = Some("its process was already running"),
+                    (false, false) => self.step_ineffective = Some("its process's host is down"),
                 }
                 Ok(Some(process))
             }
@@ -902,6 +931,10 @@ impl World {
                             }
                         }
                     }
+                }
+                if cuts.is_empty() {
+                    self.step_ineffective =
+                        Some("its host sets leave nothing to cut (the same hosts on both sides)");
                 }
                 for cut in &cuts {
                     *self.cuts.entry(*cut).or_insert(0) += 1;

@@ -537,7 +537,15 @@ impl Broker {
             Input::Received { conn, message } => self.on_message(now, conn, message, fx),
             Input::ListenFailed { port } => {
                 assert_eq!(port, self.config.bind_port, "only the bind port can clash");
-                self.demote(now, DemoteReason::BindFailed, fx);
+                // The bind of a master store: moot if that master already stopped (demoted in
+                // the same instant it asked to bind).
+                let binding = self
+                    .instance
+                    .as_ref()
+                    .is_some_and(|i| !i.stopping && matches!(i.store, Store::Master(_)));
+                if binding {
+                    self.demote(now, DemoteReason::BindFailed, fx);
+                }
             }
             Input::Synced { token } => self.on_synced(token, fx),
         }
@@ -1011,6 +1019,14 @@ impl Broker {
     fn demote(&mut self, now: Time, reason: DemoteReason, fx: &mut Vec<Effect>) {
         fx.push(Effect::Observe { observation: Observation::Demoted { reason } });
         self.close_connectors(fx);
+        // `stop_master`'s callback (`address = null; changed`): the member publishes that it
+        // no longer serves, with its position if no master is elected, so the others can elect
+        // without waiting for the stop to end.
+        let master_elected = self.same_name_members().first().and_then(|head| head.state.elected.clone());
+        let log_end = self.log.end() as i64;
+        let inst = self.instance.as_mut().expect("a demoted instance");
+        inst.position = if master_elected.is_some() { -1 } else { log_end };
+        self.publish(now, fx);
         let inst = self.instance.as_mut().expect("a demoted instance");
         assert!(!inst.stopping, "demoted twice");
         inst.stopping = true;

@@ -437,3 +437,23 @@ fn a_demoted_master_still_disconnected_when_its_stop_ends_abandons_its_session()
     assert_eq!(timer_at(&fx, |t| matches!(t, BrokerTimer::Restart { .. })), Some(stopped.add_ms(1000)));
     assert!(broker.instance.is_none(), "the session is left for the leader to expire");
 }
+
+// Postmortem: found by review (issue 7). A master that lost ZooKeeper while recovering demoted
+// in the same input that asked to bind; the bind's `ListenFailed` (another broker on the host
+// holds the port) then demoted the stopping broker a second time and crashed the model.
+#[test]
+fn a_bind_failure_after_the_demotion_is_moot() {
+    let (mut broker, zk_conn) = serving_master_with_session(100);
+    let (_, stopped) = demote_at_10_s(&mut broker, zk_conn, 100);
+    let mut fx = Vec::new();
+    broker.on_input(Time::from_ms(10_000), Input::ListenFailed { port: 62621 }, &mut fx);
+    assert!(fx.is_empty(), "{fx:?}");
+    let mut fx = Vec::new();
+    broker.on_input(
+        stopped,
+        Input::Timer { timer: TimerId::Broker(BrokerTimer::Stopped { instance: 1 }) },
+        &mut fx,
+    );
+    broker.on_input(stopped, Input::ListenFailed { port: 62621 }, &mut Vec::new());
+    assert!(broker.instance.is_none());
+}

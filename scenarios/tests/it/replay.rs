@@ -159,6 +159,8 @@ fn bad_trace_options_are_one_line_errors() {
         (vec!["--from", "1e9"], "--from"),
         (vec!["--only", "everything"], "--only"),
         (vec!["--filter", "amqsim=[["], "--filter"),
+        (vec!["--filter", ""], "--filter"),
+        (vec!["--from", "30", "--to", "20"], "--from <= --to"),
     ] {
         let mut full = vec!["replay", "master-crash", "--seed", "3"];
         full.extend(args.iter());

@@ -69,7 +69,32 @@ fn table() -> Vec<(&'static str, String, &'static str, &'static str)> {
             "step[1].id",
             "unique",
         ),
-        ("pause longer than the run", format!("{BASE}{}", step("at_s = 10\naction = \"pause\"\ntarget = \"mq1\"\nduration_ms = 9223372036854775807\n")), "step[0].duration_ms", "1..=60000"),
+        ("pause longer than the run", format!("{BASE}{}", step("at_s = 10\naction = \"pause\"\ntarget = \"mq1\"\nduration_ms = 9223372036854775807\n")), "step[0].duration_ms", "1..=50000 ms (it must end inside the run)"),
+        (
+            "pause that outlasts the run",
+            format!("{BASE}{}", step("at_s = 50\naction = \"pause\"\ntarget = \"mq1\"\nduration_ms = 20000\n")),
+            "step[0].duration_ms",
+            "1..=10000",
+        ),
+        (
+            "a field the action does not take",
+            format!("{BASE}{}", step("at_s = 10\naction = \"heal\"\ntarget = \"mq1\"\n")),
+            "step[0].target",
+            "expected no `target` for action `heal`",
+        ),
+        (
+            "hosts on a crash",
+            format!("{BASE}{}", step("at_s = 10\naction = \"crash\"\ntarget = \"mq1\"\nhosts = \"zk-hosts\"\n")),
+            "step[0].hosts",
+            "it takes target",
+        ),
+        (
+            "step target that names a step without a process",
+            format!("{BASE}{}[[step]]\nid = \"t\"\nat_s = 12\naction = \"restart\"\ntarget = \"step:s\"\n", partition("[\"zkhost1\"]", "[\"zkhost2\"]")),
+            "step[1].target",
+            "acts on a process",
+        ),
+        ("rate below 0.001/s", format!("{BASE}{}", client("[[client.producer]]\nqueue = \"q\"\nrate = 0.0001\n")), "client[0].producer[0].rate", "0.001..=10000"),
         ("duration that wraps", "name = \"x\"\nduration_s = 18446744073709552\nliveness_deadline_s = 5\n".into(), "duration_s", "whole seconds"),
         ("duration too long", "name = \"x\"\nduration_s = 86401\nliveness_deadline_s = 5\n".into(), "duration_s", "86400"),
         ("zero duration", "name = \"x\"\nduration_s = 0\nliveness_deadline_s = 0\n".into(), "duration_s", "1..=86400"),
@@ -87,7 +112,7 @@ fn table() -> Vec<(&'static str, String, &'static str, &'static str)> {
         ("process_ms near i64::MAX", format!("{BASE}{}", consumer("process_ms = 9223372036854775807\n")), "client[0].consumer[0].process_ms", "0..=3600000"),
         ("4 GiB body", format!("{BASE}{}", producer("size = 4294967296\n")), "client[0].producer[0].size", "maxFrameSize"),
         ("rate of 1e9", format!("{BASE}{}", client("[[client.producer]]\nqueue = \"q\"\nrate = 1e9\n")), "client[0].producer[0].rate", "10000"),
-        ("rate of zero", format!("{BASE}{}", client("[[client.producer]]\nqueue = \"q\"\nrate = 0\n")), "client[0].producer[0].rate", "(0, 10000]"),
+        ("rate of zero", format!("{BASE}{}", client("[[client.producer]]\nqueue = \"q\"\nrate = 0\n")), "client[0].producer[0].rate", "0.001..=10000"),
         ("NaN rate", format!("{BASE}{}", client("[[client.producer]]\nqueue = \"q\"\nrate = nan\n")), "client[0].producer[0].rate", "messages per second"),
         ("empty client name", format!("{BASE}[[client]]\nname = \"\"\n"), "client[0].name", "1-32 characters"),
         ("client named like a broker", format!("{BASE}[[client]]\nname = \"mq7\"\n"), "client[0].name", "unique"),
@@ -152,6 +177,7 @@ fn overrides_are_checked_by_the_same_rules() {
         ("sync=fast", "sync", "quorum_mem"),
         ("planted_bug=everything", "planted_bug", "ack_before_quorum"),
         ("tick_time_ms=1.5", "tick_time_ms", "float"),
+        ("replicas=2\nsync=local_mem", "replicas", "one-line value"),
     ] {
         let error = format::apply_override(&mut spec, assignment).expect_err(assignment);
         assert_eq!((error.file.as_str(), error.field.as_str()), ("--set", field), "{error}");

@@ -96,3 +96,37 @@ duration_ms = 10000
         .collect();
     assert_eq!(resumed, vec![36_000], "only the second pause ends, after its own 10 s");
 }
+
+// Postmortem: found by review (issue 7). A step that changes nothing let the run pass without its
+// fault: a partition whose two sides are the same host (the seed layout shares one broker host),
+// a restart of a process that is running.
+#[test]
+fn a_step_that_does_nothing_is_reported() {
+    let outcome = history_of(
+        r#"
+name = "no-op-steps"
+duration_s = 60
+liveness_deadline_s = 20
+[[step]]
+id = "cut"
+at_s = 10
+action = "partition"
+from = ["host-of:master:group1"]
+to = ["broker-hosts"]
+[[step]]
+id = "restart"
+at_s = 20
+action = "restart"
+target = "mq2"
+"#,
+        1,
+    );
+    let ineffective: Vec<&str> = outcome
+        .violations
+        .iter()
+        .filter_map(
+            |v| if let Violation::StepIneffective { step, .. } = v { Some(step.as_str()) } else { None },
+        )
+        .collect();
+    assert_eq!(ineffective, vec!["cut", "restart"], "{:?}", outcome.violations);
+}

@@ -35,8 +35,12 @@ pub fn check_all(context: &Context<'_>) -> (Vec<Violation>, BTreeMap<String, u64
     liveness::check(context, &mut violations);
     sometimes::check(context, &mut violations);
     for event in &context.history.events {
-        if let Kind::StepUnresolved { id } = &event.kind {
-            violations.push(Violation::StepUnresolved { step: id.clone() });
+        match &event.kind {
+            Kind::StepUnresolved { id } => violations.push(Violation::StepUnresolved { step: id.clone() }),
+            Kind::StepIneffective { id, why } => {
+                violations.push(Violation::StepIneffective { step: id.clone(), why })
+            }
+            _ => {}
         }
     }
     (violations, counts)
