@@ -292,10 +292,6 @@ impl World {
         }
     }
 
-    pub fn now(&self) -> Time {
-        self.now
-    }
-
     fn schedule(&mut self, at: Time, event: Event) {
         assert!(at >= self.now, "event scheduled in the past");
         self.seq += 1;
