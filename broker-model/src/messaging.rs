@@ -4,11 +4,15 @@
 use crate::time::Time;
 use std::fmt;
 
+/// A destination's name, shared by every message copy that names it (a clone is a reference
+/// count, not an allocation). Hashes and orders as the string it holds.
+pub type Name = std::sync::Arc<str>;
+
 /// A destination. Names are short; the dead-letter queue is `Queue(DLQ)`.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Dest {
-    Queue(String),
-    Topic(String),
+    Queue(Name),
+    Topic(Name),
 }
 
 /// `ActiveMQ.DLQ`, the shared dead-letter queue of the default policy.
@@ -16,7 +20,7 @@ pub const DLQ: &str = "ActiveMQ.DLQ";
 
 impl Dest {
     pub fn is_dlq(&self) -> bool {
-        matches!(self, Dest::Queue(name) if name == DLQ)
+        matches!(self, Dest::Queue(name) if &**name == DLQ)
     }
 }
 
@@ -31,8 +35,8 @@ impl fmt::Display for Dest {
 
 /// The internal queue behind one topic subscription (durable by name, or one consumer's):
 /// `orders#audit`. Its messages, acks and redeliveries work as a queue's.
-pub fn slot_name(topic: &str, sub: &str) -> String {
-    format!("{topic}#{sub}")
+pub fn slot_name(topic: &str, sub: &str) -> Name {
+    format!("{topic}#{sub}").into()
 }
 
 /// A producer id and its sequence number: OpenWire's `MessageId` (producerId + producerSequenceId).

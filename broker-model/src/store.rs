@@ -203,7 +203,7 @@ impl Log {
                         // A topic message is stored once and referenced by every durable
                         // subscription that existed when it was stored.
                         Dest::Topic(topic) => {
-                            for sub in subs.get(topic).into_iter().flatten() {
+                            for sub in subs.get(&**topic).into_iter().flatten() {
                                 push(&mut slots, &mut index, Dest::Queue(slot_name(topic, sub)), msg);
                             }
                         }
@@ -379,7 +379,7 @@ mod tests {
                 match step {
                     Step::Add { queue, size } => {
                         let id = MsgId { producer, seq: seq as u64 + 1 };
-                        let dest = Dest::Queue(format!("q{queue}"));
+                        let dest = Dest::Queue(format!("q{queue}").into());
                         let msg =
                             Msg { id, key: id, dest, persistent: true, size: *size, sent_at: Time::ZERO };
                         log.append(LogOp::Add { msg });
@@ -389,7 +389,7 @@ mod tests {
                         let held = model.entry(*queue).or_default();
                         if *nth < held.len() {
                             let id = held.remove(*nth);
-                            log.append(LogOp::Remove { dest: Dest::Queue(format!("q{queue}")), id });
+                            log.append(LogOp::Remove { dest: Dest::Queue(format!("q{queue}").into()), id });
                         }
                     }
                 }
@@ -405,7 +405,7 @@ mod tests {
                 for (queue, ids) in &model {
                     let got: Vec<MsgId> = recovered
                         .messages
-                        .get(&Dest::Queue(format!("q{queue}")))
+                        .get(&Dest::Queue(format!("q{queue}").into()))
                         .map(|m| m.iter().map(|m| m.id).collect())
                         .unwrap_or_default();
                     prop_assert_eq!(&got, ids);

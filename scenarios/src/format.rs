@@ -234,8 +234,8 @@ fn toml_value(value: &toml::Value) -> Value {
 
 fn destination(queue: &Option<String>, topic: &Option<String>) -> Result<Dest, FieldError> {
     match (queue, topic) {
-        (Some(q), None) => Ok(Dest::Queue(q.clone())),
-        (None, Some(t)) => Ok(Dest::Topic(t.clone())),
+        (Some(q), None) => Ok(Dest::Queue(q.as_str().into())),
+        (None, Some(t)) => Ok(Dest::Topic(t.as_str().into())),
         _ => Err(("queue".into(), "expected exactly one of queue = \"name\" or topic = \"name\"".into())),
     }
 }

@@ -420,7 +420,7 @@ fn check_client(client: &ClientSpec) -> Result<f64, (String, String)> {
 
 fn check_dest(dest: &Dest) -> Result<(), String> {
     let (Dest::Queue(name) | Dest::Topic(name)) = dest;
-    if !is_plain_name(name, 128) || name == DLQ {
+    if !is_plain_name(name, 128) || &**name == DLQ {
         return Err(format!(
             "expected a destination name of 1-128 characters of A-Z a-z 0-9 . _ - (not {DLQ}), got {name:?}"
         ));

@@ -23,7 +23,7 @@ pub(super) fn on_client_command(
                     let (slot, new) = master.destinations.subscribe(topic, &sub, durable);
                     if durable && new {
                         // `addSubscription`: stored, and the topic's messages kept for it from now.
-                        let op = LogOp::AddSub { topic: topic.clone(), sub };
+                        let op = LogOp::AddSub { topic: topic.to_string(), sub };
                         master.writer.queue.push_back(Pending { op, sync: true, reply: None });
                     }
                     slot
@@ -123,7 +123,7 @@ fn dead_letter(master: &mut MasterStore, slot: &Dest, msg: Msg) -> bool {
     if !msg.persistent {
         return false;
     }
-    let moved = Msg { dest: Dest::Queue(DLQ.to_string()), ..msg };
+    let moved = Msg { dest: Dest::Queue(DLQ.into()), ..msg };
     master.writer.queue.push_back(Pending { op: LogOp::Add { msg: moved }, sync: false, reply: None });
     true
 }

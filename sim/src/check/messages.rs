@@ -87,7 +87,7 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
             }
             Observation::Subscribed { consumer, dest, durable, ack } => {
                 if let (Dest::Topic(topic), Some(sub)) = (dest, durable) {
-                    durable_consumers.insert(*consumer, (topic.clone(), sub.clone()));
+                    durable_consumers.insert(*consumer, (topic.to_string(), sub.clone()));
                 }
                 // A consumer acked at dispatch (STOMP `ack:auto`) may lose what was in flight:
                 // the destination promises nothing more.
@@ -138,7 +138,7 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
         let Some(stored_at) = stored_subs.get(&(topic.clone(), sub.clone())) else { continue };
         lost.extend(
             sent.iter()
-                .filter(|(_, a)| a.dest.as_ref() == Some(&Dest::Topic(topic.clone())))
+                .filter(|(_, a)| a.dest.as_ref() == Some(&Dest::Topic(topic.as_str().into())))
                 .filter(|(_, a)| a.acked && a.persistent && a.sent_at > *stored_at)
                 .filter(|(_, a)| !a.to.contains_key(consumer) && !a.dead && !a.held)
                 .map(|(k, _)| **k),
