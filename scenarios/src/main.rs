@@ -86,9 +86,12 @@ enum Command {
     /// seed of a regressions file.
     #[command(after_help = EXIT_CODES)]
     Replay {
+        /// A built-in scenario name. Omit with --scenario-file or --failed.
         scenario: Option<String>,
+        /// Replay the scenario described by this TOML file.
         #[arg(long)]
         scenario_file: Option<String>,
+        /// The seed to replay (as printed by `run`).
         #[arg(long)]
         seed: Option<String>,
         /// Change a setting, as for `run`.
@@ -97,7 +100,8 @@ enum Command {
         /// Re-run every seed listed in this regressions file.
         #[arg(long, value_name = "FILE", conflicts_with_all = ["scenario", "scenario_file", "seed", "set"])]
         failed: Option<String>,
-        /// Only events of this process (repeatable): mq1, zk2, app1, ...
+        /// Only events of this process (repeatable): mq1, zk2, app1, ..., or `world` for steps
+        /// that act on no single process.
         #[arg(long = "process", value_name = "NAME")]
         processes: Vec<String>,
         /// Only events from this simulated second on.
