@@ -3,6 +3,7 @@
 //! window and kind, as text, JSON lines or the raw inputs. `--filter` adds `EnvFilter`
 //! directives over the `amqsim::<kind>` targets. None of this touches the run or its hash.
 
+use broker_model::describe::TraceKind;
 use clap::ValueEnum;
 use serde_json::json;
 use std::fmt::{self, Write as _};
@@ -13,7 +14,7 @@ use tracing_subscriber::fmt::time::FormatTime;
 use tracing_subscriber::layer::{Context, Layer, SubscriberExt};
 use tracing_subscriber::{EnvFilter, Registry};
 
-/// A kind of event, for `--only`.
+/// A kind of event, for `--only` (clap's mirror of `TraceKind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Only {
     /// Elections, promotions, demotions, ZooKeeper roles.
@@ -31,14 +32,15 @@ pub enum Only {
 }
 
 impl Only {
-    fn target(self) -> &'static str {
+    /// The model's kind of event this selects (`broker_model::describe::TraceKind`).
+    fn kind(self) -> TraceKind {
         match self {
-            Only::Roles => "amqsim::roles",
-            Only::Faults => "amqsim::faults",
-            Only::Messages => "amqsim::messages",
-            Only::Zk => "amqsim::zk",
-            Only::Store => "amqsim::store",
-            Only::Net => "amqsim::net",
+            Only::Roles => TraceKind::Roles,
+            Only::Faults => TraceKind::Faults,
+            Only::Messages => TraceKind::Messages,
+            Only::Zk => TraceKind::Zk,
+            Only::Store => TraceKind::Store,
+            Only::Net => TraceKind::Net,
         }
     }
 }
@@ -140,7 +142,8 @@ impl<S: Subscriber> Layer<S> for View {
         }
         let options = &self.options;
         if !options.only.is_empty() {
-            if !options.only.iter().any(|o| o.target() == target) {
+            let kind = target.strip_prefix("amqsim::").unwrap_or(target);
+            if !options.only.iter().any(|o| o.kind().name() == kind) {
                 return;
             }
             // `--only` views leave out TRACE chatter (pings, keepalives, timers whose effect is

@@ -48,8 +48,17 @@ macro_rules! emit {
     };
 }
 
+/// Whether any subscriber could want an event at all (every narrated event is INFO or finer):
+/// one atomic load, so batch runs skip even classifying the event.
+fn wanted() -> bool {
+    tracing::level_enabled!(tracing::Level::INFO)
+}
+
 /// An input delivered to `process` (from `peer`, when it came over a connection).
 pub fn input(now: Time, process: &str, peer: impl FnOnce() -> Option<String>, input: &Input) {
+    if !wanted() {
+        return;
+    }
     NOW_US.with(|t| t.set(now.as_us()));
     emit!(
         input.trace_kind(),
@@ -64,6 +73,9 @@ pub fn input(now: Time, process: &str, peer: impl FnOnce() -> Option<String>, in
 
 /// Something a process reported.
 pub fn observation(now: Time, process: &str, observation: &Observation) {
+    if !wanted() {
+        return;
+    }
     NOW_US.with(|t| t.set(now.as_us()));
     emit!(
         observation.trace_kind(),
