@@ -18,6 +18,7 @@ pub mod check;
 pub mod history;
 pub mod narrate;
 pub mod outcome;
+mod queue;
 pub mod run;
 pub mod settings;
 pub mod spec;

@@ -23,8 +23,8 @@ use broker_model::messaging::Msg;
 use broker_model::rng::Rng;
 use broker_model::zk::server::ZkServer;
 use broker_model::{ConnId, Effect, HostId, Input, Message, Record, Time, TimerId};
-use std::cmp::{Ordering, Reverse};
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, VecDeque};
+use crate::queue::EventQueue;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 enum Node {
     Zk(Box<ZkServer>),
@@ -64,8 +64,25 @@ struct Proc {
     /// died never completes.
     disk_epoch: u32,
     disk: Disk,
-    /// Armed timers: id → generation of the pending fire event.
-    timers: BTreeMap<TimerId, u64>,
+    /// Armed timers.
+    timers: BTreeMap<TimerId, Armed>,
+}
+
+/// An armed timer. Re-arming one later than its queued fire event (an inactivity timer pushed
+/// on by every packet) queues nothing: the fire event, when it comes, is queued again for the
+/// timer's time with the insertion number taken when it was re-armed, so it runs exactly where
+/// a fresh event queued at the re-arm would have, and the queue holds one event per timer
+/// instead of one per re-arm.
+#[derive(Debug, Clone, Copy)]
+struct Armed {
+    /// The generation the queued fire event carries; a fire event of another is stale.
+    generation: u64,
+    /// When the timer fires, and the insertion number that orders it among equal times.
+    at: Time,
+    seq: u64,
+    /// The (time, number) its fire event is queued with; `None` once it fired into a paused
+    /// process's backlog.
+    queued: Option<(Time, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -113,6 +130,8 @@ enum Event {
         incarnation: u32,
         timer: TimerId,
         generation: u64,
+        /// The insertion number it is queued with (see [`Armed`]).
+        seq: u64,
     },
     SynArrive {
         conn: usize,
@@ -183,42 +202,14 @@ pub struct Livelock {
 /// `tcp_syn_retries`: retransmissions of an unanswered SYN (after 1, 2, 4, 8, 16, 32 s).
 const SYN_RETRIES: u32 = 6;
 
-/// An event in the queue, ordered by (time, insertion order) only.
-struct Scheduled {
-    at: Time,
-    seq: u64,
-    event: Box<Event>,
-}
-
-impl PartialEq for Scheduled {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-
-impl Eq for Scheduled {}
-
-impl PartialOrd for Scheduled {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Scheduled {
-    fn cmp(&self, other: &Self) -> Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
-}
-
 pub struct World {
     pub layout: Layout,
     spec: Spec,
     settings: Settings,
     seed: u64,
     now: Time,
-    seq: u64,
-    /// A min-heap on (time, insertion order): equal times run in insertion order.
-    queue: BinaryHeap<Reverse<Scheduled>>,
+    /// Events by (time, insertion order): equal times run in insertion order.
+    queue: EventQueue<Event>,
     hosts_alive: Vec<bool>,
     procs: Vec<Proc>,
     listeners: BTreeMap<(HostId, u16), usize>,
@@ -269,8 +260,7 @@ impl World {
             spec: spec.clone(),
             seed,
             now: Time::ZERO,
-            seq: 0,
-            queue: BinaryHeap::new(),
+            queue: EventQueue::default(),
             procs,
             listeners: BTreeMap::new(),
             conns: Vec::new(),
@@ -294,8 +284,7 @@ impl World {
 
     fn schedule(&mut self, at: Time, event: Event) {
         assert!(at >= self.now, "event scheduled in the past");
-        self.seq += 1;
-        self.queue.push(Reverse(Scheduled { at, seq: self.seq, event: Box::new(event) }));
+        self.queue.push(at, event);
     }
 
     /// Starts every process and schedules the steps that have absolute times.
@@ -313,15 +302,15 @@ impl World {
     }
 
     /// The time of the next event, if any before `end`.
-    pub fn next_event_time(&self, end: Time) -> Option<Time> {
-        self.queue.peek().map(|Reverse(s)| s.at).filter(|t| *t <= end)
+    pub fn next_event_time(&mut self, end: Time) -> Option<Time> {
+        self.queue.peek_time().filter(|t| *t <= end)
     }
 
     /// Processes every event at the head of the queue that is due at `at`. Stops with a
     /// [`Livelock`] when simulated time stops advancing or the run's event cap is reached.
     pub fn step_until(&mut self, at: Time) -> Result<(), Livelock> {
-        while self.queue.peek().is_some_and(|Reverse(s)| s.at <= at) {
-            let Reverse(Scheduled { at: time, event, .. }) = self.queue.pop().expect("peeked");
+        while self.queue.peek_time().is_some_and(|t| t <= at) {
+            let (time, event) = self.queue.pop().expect("peeked");
             if time == self.now {
                 self.instant_events += 1;
             } else {
@@ -335,7 +324,7 @@ impl World {
             if self.events_handled > self.events_max {
                 return Err(Livelock { at: time, events: self.events_handled, same_instant: false });
             }
-            self.handle(*event);
+            self.handle(event);
         }
         self.now = at;
         Ok(())
@@ -348,13 +337,25 @@ impl World {
                     self.deliver(process, input);
                 }
             }
-            Event::Timer { process, incarnation, timer, generation } => {
+            Event::Timer { process, incarnation, timer, generation, seq } => {
                 let proc = &mut self.procs[process];
-                if proc.incarnation != incarnation || proc.timers.get(&timer) != Some(&generation) {
+                if proc.incarnation != incarnation {
+                    return;
+                }
+                let Some(armed) = proc.timers.get_mut(&timer).filter(|a| a.generation == generation) else {
+                    return;
+                };
+                if (armed.at, armed.seq) != (self.now, seq) {
+                    // Re-armed later meanwhile: on to its time, in its place.
+                    assert!((armed.at, armed.seq) > (self.now, seq), "a timer re-armed earlier is queued anew");
+                    armed.queued = Some((armed.at, armed.seq));
+                    let (at, seq) = (armed.at, armed.seq);
+                    self.queue.push_numbered(at, seq, Event::Timer { process, incarnation, timer, generation, seq });
                     return;
                 }
                 if proc.paused {
                     // Fires at resume, unless something before it re-arms or cancels it.
+                    armed.queued = None;
                     proc.backlog.push_back((Input::Timer { timer }, Some(generation)));
                     return;
                 }
@@ -508,7 +509,7 @@ impl World {
                 break;
             }
             if let (Input::Timer { timer }, Some(generation)) = (&input, generation) {
-                if self.procs[process].timers.get(timer) != Some(&generation) {
+                if self.procs[process].timers.get(timer).map(|a| a.generation) != Some(generation) {
                     continue;
                 }
                 self.procs[process].timers.remove(timer);
@@ -599,11 +600,21 @@ impl World {
                 }
             }
             Effect::SetTimer { timer, at } => {
+                let at = at.max(self.now);
+                let seq = self.queue.next_seq();
+                if let Some(armed) = self.procs[process].timers.get_mut(&timer) {
+                    if armed.queued.is_some_and(|queued| queued.0 <= at) {
+                        // Its queued fire event will carry it on to `at`.
+                        armed.at = at;
+                        armed.seq = seq;
+                        return;
+                    }
+                }
                 self.timer_generation += 1;
                 let generation = self.timer_generation;
-                self.procs[process].timers.insert(timer, generation);
-                let at = at.max(self.now);
-                self.schedule(at, Event::Timer { process, incarnation, timer, generation });
+                let armed = Armed { generation, at, seq, queued: Some((at, seq)) };
+                self.procs[process].timers.insert(timer, armed);
+                self.queue.push_numbered(at, seq, Event::Timer { process, incarnation, timer, generation, seq });
             }
             Effect::CancelTimer { timer } => {
                 self.procs[process].timers.remove(&timer);

@@ -1,0 +1,172 @@
+//! The world's event queue: events in (time, insertion order), without an allocation per event.
+//!
+//! A binary heap orders 32-byte `(key, slot)` pairs; the events themselves live in a slab whose
+//! slots are reused, so a push or pop moves no event and allocates nothing once the slab has
+//! grown to the run's largest queue. Keys are `(time, insertion number)` packed into a `u128`,
+//! unique, so equal times pop in the order they were numbered.
+//!
+//! (A radix heap, which a monotone queue like this one allows, was measured and was slower: an
+//! event moves down about one bucket per bit of its distance in time, ~20 moves for a timer a
+//! second ahead, against ~9 comparisons in a heap of the ~1,000 events a run holds.)
+
+use broker_model::Time;
+
+pub struct EventQueue<T> {
+    heap: std::collections::BinaryHeap<std::cmp::Reverse<(u128, u32)>>,
+    last: u128,
+    seq: u64,
+    slab: Vec<Option<T>>,
+    free: Vec<u32>,
+}
+
+impl<T> Default for EventQueue<T> {
+    fn default() -> Self {
+        EventQueue { heap: Default::default(), last: 0, seq: 0, slab: Vec::new(), free: Vec::new() }
+    }
+}
+
+fn key(at: Time, seq: u64) -> u128 {
+    (at.as_us() as u128) << 64 | seq as u128
+}
+
+fn time_of(key: u128) -> Time {
+    Time::from_us((key >> 64) as u64)
+}
+
+impl<T> EventQueue<T> {
+    #[cfg(test)]
+    pub fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    #[cfg(test)]
+    pub fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// Takes the next insertion number, for an event that may be queued later with it
+    /// ([`EventQueue::push_numbered`]) and must then run where a push now would have.
+    pub fn next_seq(&mut self) -> u64 {
+        self.seq += 1;
+        self.seq
+    }
+
+    /// Queues `event` at `at`, after everything already queued at the same time.
+    pub fn push(&mut self, at: Time, event: T) {
+        let seq = self.next_seq();
+        self.push_numbered(at, seq, event);
+    }
+
+    /// Queues `event` at `at` with an insertion number taken earlier from
+    /// [`EventQueue::next_seq`].
+    ///
+    /// Panics if that orders it before the last event popped: the world never schedules into
+    /// the past.
+    pub fn push_numbered(&mut self, at: Time, seq: u64, event: T) {
+        assert!(seq <= self.seq, "insertion numbers come from next_seq");
+        let key = key(at, seq);
+        assert!(key > self.last, "event queued at {at} before the queue's time {}", time_of(self.last));
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slab[slot as usize] = Some(event);
+                slot
+            }
+            None => {
+                self.slab.push(Some(event));
+                u32::try_from(self.slab.len() - 1).expect("fewer than 2^32 events queued at once")
+            }
+        };
+        self.heap.push(std::cmp::Reverse((key, slot)));
+    }
+
+    pub fn peek_time(&mut self) -> Option<Time> {
+        self.heap.peek().map(|std::cmp::Reverse((k, _))| time_of(*k))
+    }
+
+    pub fn pop(&mut self) -> Option<(Time, T)> {
+        let std::cmp::Reverse((key, slot)) = self.heap.pop()?;
+        self.last = key;
+        let event = self.slab[slot as usize].take().expect("a queued slot holds its event");
+        self.free.push(slot);
+        Some((time_of(key), event))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::cmp::Reverse;
+    use std::collections::BinaryHeap;
+
+    #[test]
+    fn equal_times_pop_in_push_order_and_times_ascend() {
+        let mut q = EventQueue::default();
+        q.push(Time::from_us(5), "b");
+        q.push(Time::from_us(3), "a");
+        q.push(Time::from_us(5), "c");
+        assert_eq!(q.peek_time(), Some(Time::from_us(3)));
+        assert_eq!(q.pop(), Some((Time::from_us(3), "a")));
+        q.push(Time::from_us(3), "d"); // at the queue's time: after everything popped so far
+        assert_eq!(q.pop(), Some((Time::from_us(3), "d")));
+        assert_eq!(q.pop(), Some((Time::from_us(5), "b")));
+        assert_eq!(q.pop(), Some((Time::from_us(5), "c")));
+        assert_eq!(q.pop(), None);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    #[should_panic(expected = "before the queue's time")]
+    fn pushing_into_the_past_is_refused() {
+        let mut q = EventQueue::default();
+        q.push(Time::from_us(10), ());
+        q.pop();
+        q.push(Time::from_us(9), ());
+    }
+
+    #[test]
+    fn slots_are_reused() {
+        let mut q = EventQueue::default();
+        for round in 0..100u64 {
+            q.push(Time::from_us(round), round);
+            q.push(Time::from_us(round + 1), round);
+            q.pop();
+            q.pop();
+        }
+        assert!(q.slab.len() <= 2, "slab grew to {}", q.slab.len());
+    }
+
+    proptest! {
+        /// Against a binary heap on (time, insertion order): the same events in the same order,
+        /// whatever mix of pushes (each at or after the current time) and pops.
+        #[test]
+        fn pops_exactly_what_a_binary_heap_on_time_and_order_pops(
+            ops in prop::collection::vec((any::<bool>(), 0u64..2_000_000), 1..400),
+        ) {
+            let mut q = EventQueue::default();
+            let mut reference = BinaryHeap::new();
+            let (mut now, mut seq) = (0u64, 0u64);
+            for (n, (is_pop, delay)) in ops.into_iter().enumerate() {
+                if is_pop {
+                    let got = q.pop();
+                    let want = reference.pop().map(|Reverse((at, _, n))| (Time::from_us(at), n));
+                    prop_assert_eq!(got, want);
+                    if let Some((at, _)) = got {
+                        now = at.as_us();
+                    }
+                } else {
+                    // Mostly near-future events, now and then far ones (timers).
+                    let at = now + if delay % 7 == 0 { delay * 1000 } else { delay % 300 };
+                    seq += 1;
+                    q.push(Time::from_us(at), n);
+                    reference.push(Reverse((at, seq, n)));
+                }
+                prop_assert_eq!(q.len(), reference.len());
+            }
+            while let Some(Reverse((at, _, n))) = reference.pop() {
+                prop_assert_eq!(q.pop(), Some((Time::from_us(at), n)));
+            }
+            prop_assert_eq!(q.pop(), None);
+        }
+    }
+}
