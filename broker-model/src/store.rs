@@ -6,6 +6,7 @@
 
 use crate::messaging::{slot_name, Dest, Msg, MsgId};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 
 /// Bytes of a log record besides the message body (record header, message headers, index keys).
 pub const RECORD_OVERHEAD: u64 = 120;
@@ -24,16 +25,18 @@ pub enum LogOp {
     SubAck { topic: String, sub: String, id: MsgId },
 }
 
-/// One log record at its byte position.
+/// One log record at its byte position. The operation is allocated once, when the master
+/// appends it, and shared by everything that holds the record: the master's log and disk, the
+/// WAL frames and downloads, and each slave's log and disk (a clone is a reference count).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Entry {
     pub start: u64,
-    pub op: LogOp,
+    pub op: Arc<LogOp>,
 }
 
 impl Entry {
     pub fn len(&self) -> u64 {
-        match &self.op {
+        match &*self.op {
             LogOp::Add { msg } => RECORD_OVERHEAD + msg.size as u64,
             LogOp::Remove { .. } | LogOp::SubAck { .. } => REMOVE_RECORD,
             LogOp::AddSub { .. } => REMOVE_RECORD + 40,
@@ -54,7 +57,7 @@ impl Entry {
             h ^= v;
             h = h.wrapping_mul(0x0000_0100_0000_01b3);
         };
-        match &self.op {
+        match &*self.op {
             LogOp::Add { msg } => {
                 mix(1);
                 mix(msg.id.producer as u64);
@@ -129,7 +132,7 @@ impl Log {
 
     /// Appends a record at the append position.
     pub fn append(&mut self, op: LogOp) -> Entry {
-        let entry = Entry { start: self.end(), op };
+        let entry = Entry { start: self.end(), op: Arc::new(op) };
         self.write(entry.clone());
         entry
     }
@@ -194,7 +197,7 @@ impl Log {
         let mut slots = Slots::new();
         let mut subs: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for entry in &self.entries {
-            match &entry.op {
+            match &*entry.op {
                 LogOp::Add { msg } => {
                     let seq = recovered.producer_seq.entry(msg.id.producer).or_insert(0);
                     *seq = (*seq).max(msg.id.seq);
@@ -427,7 +430,7 @@ mod tests {
                 slave.truncate(cut);
                 let (diverged, _) = build(&extra, 2, 1000);
                 for entry in diverged.entries {
-                    slave.append(entry.op);
+                    slave.append((*entry.op).clone());
                 }
                 let from = Log::first_missing(&slave.files(), &master.files()).unwrap_or(master.end());
                 slave.truncate(from);

@@ -13,6 +13,7 @@
 //!   live host is answered with a reset.
 
 use crate::history::{History, Kind};
+use crate::queue::EventQueue;
 use crate::spec::{Action, Hosts, Settings, Spec, Target};
 use crate::topology::{Layout, ProcessKind};
 use crate::trace::Trace;
@@ -23,7 +24,6 @@ use broker_model::messaging::Msg;
 use broker_model::rng::Rng;
 use broker_model::zk::server::ZkServer;
 use broker_model::{ConnId, Effect, HostId, Input, Message, Record, Time, TimerId};
-use crate::queue::EventQueue;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 enum Node {
@@ -233,6 +233,9 @@ pub struct World {
     /// Events handled at the current instant.
     instant_events: u64,
     events_max: u64,
+    /// Effect buffers for handlers to fill, reused (an effect can deliver to another handler
+    /// at once, so there is a stack of them).
+    fx_pool: Vec<Vec<Effect>>,
 }
 
 impl World {
@@ -279,6 +282,7 @@ impl World {
             events_handled: 0,
             instant_events: 0,
             events_max: events_max(spec),
+            fx_pool: Vec::new(),
         }
     }
 
@@ -347,10 +351,17 @@ impl World {
                 };
                 if (armed.at, armed.seq) != (self.now, seq) {
                     // Re-armed later meanwhile: on to its time, in its place.
-                    assert!((armed.at, armed.seq) > (self.now, seq), "a timer re-armed earlier is queued anew");
+                    assert!(
+                        (armed.at, armed.seq) > (self.now, seq),
+                        "a timer re-armed earlier is queued anew"
+                    );
                     armed.queued = Some((armed.at, armed.seq));
                     let (at, seq) = (armed.at, armed.seq);
-                    self.queue.push_numbered(at, seq, Event::Timer { process, incarnation, timer, generation, seq });
+                    self.queue.push_numbered(
+                        at,
+                        seq,
+                        Event::Timer { process, incarnation, timer, generation, seq },
+                    );
                     return;
                 }
                 if proc.paused {
@@ -413,7 +424,7 @@ impl World {
         let now = self.now;
         self.trace.record(&(now, process, "start"));
         crate::narrate::lifecycle(now, &self.layout.processes[process].name, format_args!("process started"));
-        let mut fx = Vec::new();
+        let mut fx = self.fx_pool.pop().unwrap_or_default();
         match self.procs[process].node.as_mut().expect("just set") {
             Node::Zk(server) => server.on_start(now, &mut fx),
             Node::Broker(broker) => broker.on_start(now, &mut fx),
@@ -528,21 +539,24 @@ impl World {
             return;
         }
         let now = self.now;
-        self.trace.record(&(now, process, &input));
+        self.trace.record_input(now, process, &input);
         let name = &self.layout.processes[process].name;
         crate::narrate::input(now, name, || self.peer_name(process, &input), &input);
-        let mut fx = Vec::new();
+        let mut fx = self.fx_pool.pop().unwrap_or_default();
         self.procs[process].node.as_mut().expect("checked").on_input(now, input, &mut fx);
         self.apply(process, fx);
     }
 
-    fn apply(&mut self, process: usize, fx: Vec<Effect>) {
-        for effect in fx {
+    /// Carries out a handler's effects in order, then keeps the buffer for the next handler.
+    fn apply(&mut self, process: usize, mut fx: Vec<Effect>) {
+        for effect in fx.drain(..) {
             if self.procs[process].node.is_none() {
-                return;
+                // It died of an earlier effect: the rest never happened.
+                break;
             }
             self.apply_one(process, effect);
         }
+        self.fx_pool.push(fx);
     }
 
     fn apply_one(&mut self, process: usize, effect: Effect) {
@@ -614,7 +628,11 @@ impl World {
                 let generation = self.timer_generation;
                 let armed = Armed { generation, at, seq, queued: Some((at, seq)) };
                 self.procs[process].timers.insert(timer, armed);
-                self.queue.push_numbered(at, seq, Event::Timer { process, incarnation, timer, generation, seq });
+                self.queue.push_numbered(
+                    at,
+                    seq,
+                    Event::Timer { process, incarnation, timer, generation, seq },
+                );
             }
             Effect::CancelTimer { timer } => {
                 self.procs[process].timers.remove(&timer);

@@ -34,7 +34,7 @@ impl Broker {
             let mut entries = Vec::with_capacity(ops.len());
             for op in &ops {
                 let entry = self.log.append(op.op.clone());
-                if let LogOp::Add { msg } = &entry.op {
+                if let LogOp::Add { msg } = &*entry.op {
                     let seq = master.producer_seq.entry(msg.id.producer).or_insert(0);
                     *seq = (*seq).max(msg.id.seq);
                 }
