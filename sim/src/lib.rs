@@ -16,6 +16,7 @@ compile_error!(
 
 pub mod check;
 pub mod history;
+pub mod ledger;
 pub mod narrate;
 pub mod outcome;
 mod queue;

@@ -107,7 +107,7 @@ impl fmt::Display for Violation {
     }
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Outcome {
     pub scenario: String,
     pub seed: u64,

@@ -54,6 +54,7 @@ async fn simulate(spec: Spec, seed: u64, options: RunOptions) -> Outcome {
     }
     let origin = madsim::time::Instant::now();
     let mut world = World::new(&spec, seed);
+    world.history.keep_messages = options.keep_history;
     world.boot();
     let mut end = Time::from_ms(spec.duration_ms);
     let mut livelock = None;

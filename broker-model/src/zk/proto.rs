@@ -239,6 +239,8 @@ pub struct Notification {
 pub enum ZkRecord {
     AcceptedEpoch(u32),
     CurrentEpoch(u32),
-    Txn(TxnEntry),
+    /// Boxed: a broker's disk holds tens of thousands of small log records, and a `Record`
+    /// is as large as its largest kind.
+    Txn(Box<TxnEntry>),
     Snapshot(Box<Snapshot>),
 }

@@ -1061,7 +1061,7 @@ impl ZkServer {
             }
         }
         leading.outstanding.insert(entry.zxid, Outstanding { entry: entry.clone(), acks });
-        fx.push(Effect::Append { record: Record::Zk(ZkRecord::Txn(entry)) });
+        fx.push(Effect::Append { record: Record::Zk(ZkRecord::Txn(Box::new(entry))) });
         self.try_commit(now, fx);
         self.arm_expiry(fx);
     }
@@ -1198,7 +1198,7 @@ impl ZkServer {
             QuorumMsg::Proposal { entry } => {
                 let zxid = entry.zxid;
                 assert!(zxid > self.last_logged(), "proposal {zxid} not after {}", self.last_logged());
-                fx.push(Effect::Append { record: Record::Zk(ZkRecord::Txn(entry.clone())) });
+                fx.push(Effect::Append { record: Record::Zk(ZkRecord::Txn(Box::new(entry.clone()))) });
                 self.logged.push(entry);
                 let message = Message::Quorum(QuorumMsg::Ack { zxid });
                 fx.push(Effect::Send { conn, message });

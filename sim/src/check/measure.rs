@@ -31,13 +31,8 @@ pub fn measure(context: &Context<'_>) -> (BTreeMap<String, f64>, BTreeMap<String
 /// Send → delivery latency percentiles per destination (`latency_p50_ms:queue://orders`): a
 /// queue consumed live and a backlog drained at the end are different questions.
 fn latency(context: &Context<'_>, timings: &mut BTreeMap<String, f64>) {
-    let mut by_dest: BTreeMap<String, Vec<u64>> = BTreeMap::new();
-    for event in &context.history.events {
-        if let Kind::Observed(Observation::Delivered { latency_us, dest, .. }) = &event.kind {
-            by_dest.entry(dest.to_string()).or_default().push(*latency_us);
-        }
-    }
-    for (dest, mut latencies) in by_dest {
+    for (dest, latencies) in context.history.ledger.latencies() {
+        let mut latencies = latencies.to_vec();
         latencies.sort_unstable();
         let n = latencies.len();
         let rank = |p: f64| latencies[((p * n as f64).ceil() as usize).clamp(1, n) - 1] as f64 / 1000.0;

@@ -23,25 +23,11 @@
 
 use super::Context;
 use crate::history::Kind;
+use crate::ledger::Account;
 use crate::outcome::Violation;
 use broker_model::messaging::{AckMode, Dest, MsgId};
 use broker_model::{Observation, Time};
 use std::collections::{BTreeMap, BTreeSet};
-
-#[derive(Debug, Default)]
-struct Account {
-    dest: Option<Dest>,
-    /// A sync send: its outcome is known once answered.
-    sync: bool,
-    sent_at: Time,
-    persistent: bool,
-    acked: bool,
-    deliveries: u32,
-    /// Deliveries by consumer (topics are judged per subscriber).
-    to: BTreeMap<u32, u32>,
-    dead: bool,
-    held: bool,
-}
 
 /// Counts by name; also pushes violations.
 /// Sends the producers' rates call for between their start and stop: a producer blocked in a
@@ -63,28 +49,19 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
     if context.spec.workload.is_empty() {
         return counts;
     }
-    let mut accounts: BTreeMap<MsgId, Account> = BTreeMap::new();
-    let mut unexpected = BTreeSet::new();
+    let ledger = &context.history.ledger;
     let mut duplicate_sends = Vec::new();
-    // First deliveries per (producer, queue), for the order check.
-    let mut firsts: BTreeMap<(u32, Dest), Vec<u64>> = BTreeMap::new();
-    let mut consumers_of: BTreeMap<Dest, BTreeSet<u32>> = BTreeMap::new();
     let mut suppressed = 0;
     let mut rejected = 0;
     // Durable subscribers: consumer → (topic, subscription name); when each was stored.
     let mut durable_consumers: BTreeMap<u32, (String, String)> = BTreeMap::new();
     let mut stored_subs: BTreeMap<(String, String), Time> = BTreeMap::new();
     let mut unpromised: BTreeSet<Dest> = BTreeSet::new();
+    // Sends, acknowledgements and deliveries are in the ledger; the rest is rare and in the
+    // history.
     for event in &context.history.events {
         let Kind::Observed(observation) = &event.kind else { continue };
         match observation {
-            Observation::Sent { key, dest, persistent, sync } => {
-                let account = accounts.entry(*key).or_default();
-                account.dest = Some(dest.clone());
-                account.persistent = *persistent;
-                account.sync = *sync;
-                account.sent_at = event.at;
-            }
             Observation::Subscribed { consumer, dest, durable, ack } => {
                 if let (Dest::Topic(topic), Some(sub)) = (dest, durable) {
                     durable_consumers.insert(*consumer, (topic.to_string(), sub.clone()));
@@ -98,78 +75,55 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
             Observation::DurableSubscribed { topic, sub } => {
                 stored_subs.entry((topic.clone(), sub.clone())).or_insert(event.at);
             }
-            Observation::SendAcked { key } => accounts.entry(*key).or_default().acked = true,
-            Observation::Delivered { key, dest, consumer, redelivered, .. } => {
-                match accounts.get_mut(key) {
-                    Some(account) if account.dest.is_some() => {
-                        account.deliveries += 1;
-                        *account.to.entry(*consumer).or_default() += 1;
-                    }
-                    _ => {
-                        unexpected.insert(*key);
-                        continue;
-                    }
-                }
-                consumers_of.entry(dest.clone()).or_default().insert(*consumer);
-                if *redelivered == 0 {
-                    firsts.entry((key.producer, dest.clone())).or_default().push(key.seq);
-                }
-            }
-            Observation::DeadLettered { key, .. } => accounts.entry(*key).or_default().dead = true,
             Observation::DuplicateSend { key } => duplicate_sends.push((event.at, *key)),
             Observation::ResendSuppressed { .. } => suppressed += 1,
             Observation::DuplicateRejected { .. } => rejected += 1,
             _ => {}
         }
     }
-    for (_, msg) in &context.held {
-        if let Some(account) = accounts.get_mut(&msg.key) {
-            account.held = true;
-        }
-    }
-    let sent: Vec<(&MsgId, &Account)> = accounts.iter().filter(|(_, a)| a.dest.is_some()).collect();
+    let held: BTreeSet<MsgId> = context.held.iter().map(|(_, msg)| msg.key).collect();
+    let is_held = |key: &MsgId| held.contains(key);
+    let sent: Vec<(MsgId, &Account)> = ledger.sent().collect();
     let mut lost: Vec<MsgId> = sent
         .iter()
-        .filter(|(_, a)| matches!(a.dest, Some(Dest::Queue(_))))
-        .filter(|(_, a)| a.acked && a.persistent && a.deliveries == 0 && !a.dead && !a.held)
-        .map(|(k, _)| **k)
+        .filter(|(_, a)| matches!(ledger.dest(a), Dest::Queue(_)))
+        .filter(|(k, a)| a.acked() && a.persistent() && a.deliveries == 0 && !a.dead() && !is_held(k))
+        .map(|(k, _)| *k)
         .collect();
     for (consumer, (topic, sub)) in &durable_consumers {
         let Some(stored_at) = stored_subs.get(&(topic.clone(), sub.clone())) else { continue };
+        let topic = Dest::Topic(topic.as_str().into());
         lost.extend(
             sent.iter()
-                .filter(|(_, a)| a.dest.as_ref() == Some(&Dest::Topic(topic.as_str().into())))
-                .filter(|(_, a)| a.acked && a.persistent && a.sent_at > *stored_at)
-                .filter(|(_, a)| !a.to.contains_key(consumer) && !a.dead && !a.held)
-                .map(|(k, _)| **k),
+                .filter(|(_, a)| ledger.dest(a) == &topic)
+                .filter(|(_, a)| a.acked() && a.persistent() && a.sent_at > *stored_at)
+                .filter(|(k, a)| a.to(*consumer) == 0 && !a.dead() && !is_held(k))
+                .map(|(k, _)| *k),
         );
     }
     lost.sort();
-    let mut out_of_order = 0;
-    for ((_, dest), seqs) in &firsts {
-        if consumers_of.get(dest).map_or(0, BTreeSet::len) != 1 {
-            continue;
-        }
-        out_of_order += seqs.windows(2).filter(|w| w[1] < w[0]).count() as u64;
-    }
-    let count = |f: &dyn Fn(&Account) -> bool| sent.iter().filter(|(_, a)| f(a)).count() as u64;
+    let unexpected = ledger.unexpected();
+    let out_of_order = ledger.out_of_order();
+    let count = |f: &dyn Fn(&MsgId, &Account) -> bool| sent.iter().filter(|(k, a)| f(k, a)).count() as u64;
     counts.insert("sent".into(), sent.len() as u64);
     counts.insert("scheduled".into(), scheduled_sends(context));
-    counts.insert("acked".into(), count(&|a| a.acked));
-    counts.insert("delivered".into(), count(&|a| a.deliveries > 0));
+    counts.insert("acked".into(), count(&|_, a| a.acked()));
+    counts.insert("delivered".into(), count(&|_, a| a.deliveries > 0));
     counts.insert("lost".into(), lost.len() as u64);
     counts.insert(
         "duplicated".into(),
-        count(&|a| match a.dest {
-            Some(Dest::Topic(_)) => a.to.values().any(|n| *n > 1),
+        count(&|_, a| match ledger.dest(a) {
+            Dest::Topic(_) => a.any_consumer_twice(),
             _ => a.deliveries > 1,
         }),
     );
     counts.insert("unexpected".into(), unexpected.len() as u64);
-    counts.insert("dlq".into(), count(&|a| a.dead));
-    counts
-        .insert("recovered".into(), count(&|a| a.sync && !a.acked && (a.deliveries > 0 || a.dead || a.held)));
-    counts.insert("held_at_end".into(), count(&|a| a.held));
+    counts.insert("dlq".into(), count(&|_, a| a.dead()));
+    counts.insert(
+        "recovered".into(),
+        count(&|k, a| a.sync() && !a.acked() && (a.deliveries > 0 || a.dead() || is_held(k))),
+    );
+    counts.insert("held_at_end".into(), count(&|k, _| is_held(k)));
     // Still in a destination (not the DLQ) at the end although consumers had the drain to take it.
     let stuck: BTreeSet<MsgId> =
         context.held.iter().filter(|(_, m)| !m.dest.is_dlq()).map(|(_, m)| m.key).collect();
@@ -181,7 +135,10 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
     }
     // Sends without a response that never arrived anywhere: async sends in flight at a crash,
     // sync sends whose outcome stayed unknown. Counted: nothing was promised for them.
-    counts.insert("vanished".into(), count(&|a| !a.acked && a.deliveries == 0 && !a.dead && !a.held));
+    counts.insert(
+        "vanished".into(),
+        count(&|k, a| !a.acked() && a.deliveries == 0 && !a.dead() && !is_held(k)),
+    );
     counts.insert("out_of_order".into(), out_of_order);
     counts.insert("resends_suppressed".into(), suppressed);
     counts.insert("duplicates_rejected".into(), rejected);
@@ -191,7 +148,7 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
         && max_down_in_any_group(context) <= (context.spec.settings.replicas / 2) as usize;
     let judged: Vec<MsgId> = lost
         .iter()
-        .filter(|k| accounts[k].dest.as_ref().is_some_and(|d| !unpromised.contains(d)))
+        .filter(|k| ledger.account(**k).is_some_and(|a| !unpromised.contains(ledger.dest(a))))
         .copied()
         .collect();
     let not_judged = if promised { lost.len() - judged.len() } else { lost.len() };
