@@ -1,9 +1,10 @@
 //! The world's event queue: events in (time, insertion order), without an allocation per event.
 //!
-//! A binary heap orders 32-byte `(key, slot)` pairs; the events themselves live in a slab whose
-//! slots are reused, so a push or pop moves no event and allocates nothing once the slab has
-//! grown to the run's largest queue. Keys are `(time, insertion number)` packed into a `u128`,
-//! unique, so equal times pop in the order they were numbered.
+//! A 4-ary heap orders 16-byte keys; the events themselves live in a slab whose slots are
+//! reused, so a push or pop moves no event and allocates nothing once the slab has grown to
+//! the run's largest queue. Keys are `(time, insertion number)` packed into a `u128`, unique,
+//! so equal times pop in the order they were numbered. A 4-ary heap is half as deep as a
+//! binary one, and a run's queue (~100 events) fits in a few cache lines.
 //!
 //! (A radix heap, which a monotone queue like this one allows, was measured and was slower: an
 //! event moves down about one bucket per bit of its distance in time, ~20 moves for a timer a
@@ -12,25 +13,37 @@
 use broker_model::Time;
 
 pub struct EventQueue<T> {
-    heap: std::collections::BinaryHeap<std::cmp::Reverse<(u128, u32)>>,
+    /// A 4-ary min-heap of keys: (time << 64 | insertion number << 24 | slot). The slot rides in
+    /// the low bits, below the unique (time, number), so it never changes the order and a key
+    /// is one 16-byte integer to compare and move.
+    heap: Vec<u128>,
     last: u128,
     seq: u64,
     slab: Vec<Option<T>>,
     free: Vec<u32>,
 }
 
+/// Insertion numbers have 40 bits (10^12 events a run; the livelock cap stops a run long
+/// before), slots 24 (16 M events queued at once).
+const SEQ_BITS: u32 = 40;
+const SLOT_BITS: u32 = 24;
+
 impl<T> Default for EventQueue<T> {
     fn default() -> Self {
-        EventQueue { heap: Default::default(), last: 0, seq: 0, slab: Vec::new(), free: Vec::new() }
+        EventQueue { heap: Vec::new(), last: 0, seq: 0, slab: Vec::new(), free: Vec::new() }
     }
 }
 
-fn key(at: Time, seq: u64) -> u128 {
-    (at.as_us() as u128) << 64 | seq as u128
+fn key(at: Time, seq: u64, slot: u32) -> u128 {
+    (at.as_us() as u128) << 64 | (seq as u128) << SLOT_BITS | slot as u128
 }
 
 fn time_of(key: u128) -> Time {
     Time::from_us((key >> 64) as u64)
+}
+
+fn slot_of(key: u128) -> usize {
+    (key as usize) & ((1 << SLOT_BITS) - 1)
 }
 
 impl<T> EventQueue<T> {
@@ -48,6 +61,7 @@ impl<T> EventQueue<T> {
     /// ([`EventQueue::push_numbered`]) and must then run where a push now would have.
     pub fn next_seq(&mut self) -> u64 {
         self.seq += 1;
+        assert!(self.seq < 1 << SEQ_BITS, "more than 2^40 events queued in one run");
         self.seq
     }
 
@@ -64,8 +78,6 @@ impl<T> EventQueue<T> {
     /// the past.
     pub fn push_numbered(&mut self, at: Time, seq: u64, event: T) {
         assert!(seq <= self.seq, "insertion numbers come from next_seq");
-        let key = key(at, seq);
-        assert!(key > self.last, "event queued at {at} before the queue's time {}", time_of(self.last));
         let slot = match self.free.pop() {
             Some(slot) => {
                 self.slab[slot as usize] = Some(event);
@@ -73,22 +85,62 @@ impl<T> EventQueue<T> {
             }
             None => {
                 self.slab.push(Some(event));
-                u32::try_from(self.slab.len() - 1).expect("fewer than 2^32 events queued at once")
+                let slot = self.slab.len() - 1;
+                assert!(slot < 1 << SLOT_BITS, "more than 2^24 events queued at once");
+                slot as u32
             }
         };
-        self.heap.push(std::cmp::Reverse((key, slot)));
+        let key = key(at, seq, slot);
+        assert!(key > self.last, "event queued at {at} before the queue's time {}", time_of(self.last));
+        // Sift up.
+        let mut i = self.heap.len();
+        self.heap.push(key);
+        while i > 0 {
+            let parent = (i - 1) / 4;
+            if self.heap[parent] <= key {
+                break;
+            }
+            self.heap[i] = self.heap[parent];
+            i = parent;
+        }
+        self.heap[i] = key;
     }
 
     pub fn peek_time(&mut self) -> Option<Time> {
-        self.heap.peek().map(|std::cmp::Reverse((k, _))| time_of(*k))
+        self.heap.first().map(|k| time_of(*k))
     }
 
     pub fn pop(&mut self) -> Option<(Time, T)> {
-        let std::cmp::Reverse((key, slot)) = self.heap.pop()?;
-        self.last = key;
-        let event = self.slab[slot as usize].take().expect("a queued slot holds its event");
-        self.free.push(slot);
-        Some((time_of(key), event))
+        let top = *self.heap.first()?;
+        let tail = self.heap.pop().expect("non-empty");
+        let n = self.heap.len();
+        if n > 0 {
+            // Sift the tail down from the root.
+            let mut i = 0;
+            loop {
+                let first = 4 * i + 1;
+                if first >= n {
+                    break;
+                }
+                let mut child = first;
+                for c in first + 1..(first + 4).min(n) {
+                    if self.heap[c] < self.heap[child] {
+                        child = c;
+                    }
+                }
+                if self.heap[child] >= tail {
+                    break;
+                }
+                self.heap[i] = self.heap[child];
+                i = child;
+            }
+            self.heap[i] = tail;
+        }
+        self.last = top;
+        let slot = slot_of(top);
+        let event = self.slab[slot].take().expect("a queued slot holds its event");
+        self.free.push(slot as u32);
+        Some((time_of(top), event))
     }
 }
 
