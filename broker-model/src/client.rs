@@ -236,7 +236,7 @@ impl Client {
                 for (i, spec) in self.config.consumers.iter().enumerate() {
                     let observation = Observation::Subscribed {
                         consumer: self.consumer_id(i),
-                        dest: spec.dest.clone(),
+                        dest: spec.dest,
                         durable: spec.durable.clone(),
                         ack: spec.ack,
                     };
@@ -397,7 +397,7 @@ impl Client {
             let spec = &self.config.consumers[i];
             let info = ConsumerInfo {
                 consumer: self.consumer_id(i),
-                dest: spec.dest.clone(),
+                dest: spec.dest,
                 prefetch: spec.prefetch,
                 priority: spec.priority,
                 ack: spec.ack,
@@ -454,17 +454,11 @@ impl Client {
         let key = MsgId { producer: app_producer, seq: producer.seq };
         let id = MsgId { producer: producer.wire_id, seq: producer.wire_seq };
         let spec = &producer.spec;
-        let msg = Msg {
-            id,
-            key,
-            dest: spec.dest.clone(),
-            persistent: spec.persistent,
-            size: spec.size,
-            sent_at: now,
-        };
+        let msg =
+            Msg { id, key, dest: spec.dest, persistent: spec.persistent, size: spec.size, sent_at: now };
         let sync = spec.sync;
         fx.push(Effect::Observe {
-            observation: Observation::Sent { key, dest: msg.dest.clone(), persistent: msg.persistent, sync },
+            observation: Observation::Sent { key, dest: msg.dest, persistent: msg.persistent, sync },
         });
         let corr = if sync {
             self.next_corr += 1;
@@ -539,7 +533,7 @@ impl Client {
         fx.push(Effect::Observe {
             observation: Observation::Delivered {
                 key: msg.key,
-                dest: msg.dest.clone(),
+                dest: msg.dest,
                 consumer,
                 redelivered,
                 latency_us,

@@ -194,7 +194,7 @@ pub struct Destinations {
 
 impl Destinations {
     pub fn queue(&mut self, dest: &Dest) -> &mut Queue {
-        self.queues.entry(dest.clone()).or_default()
+        self.queues.entry(*dest).or_default()
     }
 
     /// Removes every consumer of a connection (the connection dropped). A non-durable
@@ -208,7 +208,7 @@ impl Destinations {
                 queue.remove_consumer(consumer);
             }
             if self.subs.get(dest).is_some_and(|s| !s.durable) && queue.consumers.is_empty() {
-                dropped.push(dest.clone());
+                dropped.push(*dest);
             }
         }
         for dest in dropped {
@@ -221,14 +221,14 @@ impl Destinations {
     pub fn subscribe(&mut self, topic: &str, sub: &str, durable: bool) -> (Dest, bool) {
         let slot = Dest::Queue(crate::messaging::slot_name(topic, sub));
         let new = !self.subs.contains_key(&slot);
-        self.subs.insert(slot.clone(), TopicSub { topic: topic.into(), sub: sub.into(), durable });
-        self.queues.entry(slot.clone()).or_default();
+        self.subs.insert(slot, TopicSub { topic: topic.into(), sub: sub.into(), durable });
+        self.queues.entry(slot).or_default();
         (slot, new)
     }
 
     /// The slot queues subscribed to a topic.
     pub fn slots_of(&self, topic: &str) -> Vec<Dest> {
-        self.subs.iter().filter(|(_, s)| s.topic == topic).map(|(d, _)| d.clone()).collect()
+        self.subs.iter().filter(|(_, s)| s.topic == topic).map(|(d, _)| *d).collect()
     }
 
     pub fn has_durable(&self, topic: &str) -> bool {
@@ -237,7 +237,7 @@ impl Destinations {
 
     /// The destination a consumer reads.
     pub fn dest_of(&self, consumer: u32) -> Option<Dest> {
-        self.queues.iter().find(|(_, q)| q.consumers.contains_key(&consumer)).map(|(d, _)| d.clone())
+        self.queues.iter().find(|(_, q)| q.consumers.contains_key(&consumer)).map(|(d, _)| *d)
     }
 }
 

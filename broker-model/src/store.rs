@@ -6,7 +6,7 @@
 
 use crate::messaging::{slot_name, Dest, Msg, MsgId};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
+use std::rc::Rc;
 
 /// Bytes of a log record besides the message body (record header, message headers, index keys).
 pub const RECORD_OVERHEAD: u64 = 120;
@@ -27,11 +27,12 @@ pub enum LogOp {
 
 /// One log record at its byte position. The operation is allocated once, when the master
 /// appends it, and shared by everything that holds the record: the master's log and disk, the
-/// WAL frames and downloads, and each slave's log and disk (a clone is a reference count).
+/// WAL frames and downloads, and each slave's log and disk (a clone is a reference count; an
+/// `Rc`, since a run is one thread and nothing that holds a record leaves it).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Entry {
     pub start: u64,
-    pub op: Arc<LogOp>,
+    pub op: Rc<LogOp>,
 }
 
 impl Entry {
@@ -132,7 +133,7 @@ impl Log {
 
     /// Appends a record at the append position.
     pub fn append(&mut self, op: LogOp) -> Entry {
-        let entry = Entry { start: self.end(), op: Arc::new(op) };
+        let entry = Entry { start: self.end(), op: Rc::new(op) };
         self.write(entry.clone());
         entry
     }
@@ -202,7 +203,7 @@ impl Log {
                     let seq = recovered.producer_seq.entry(msg.id.producer).or_insert(0);
                     *seq = (*seq).max(msg.id.seq);
                     match &msg.dest {
-                        Dest::Queue(_) => push(&mut slots, &mut index, msg.dest.clone(), msg),
+                        Dest::Queue(_) => push(&mut slots, &mut index, msg.dest, msg),
                         // A topic message is stored once and referenced by every durable
                         // subscription that existed when it was stored.
                         Dest::Topic(topic) => {
@@ -212,7 +213,7 @@ impl Log {
                         }
                     }
                 }
-                LogOp::Remove { dest, id } => remove(&mut slots, &mut index, dest.clone(), *id),
+                LogOp::Remove { dest, id } => remove(&mut slots, &mut index, *dest, *id),
                 LogOp::AddSub { topic, sub } => {
                     let list = subs.entry(topic.clone()).or_default();
                     if !list.contains(sub) {
@@ -240,7 +241,7 @@ type Slots = BTreeMap<Dest, Vec<Option<Msg>>>;
 type Index = BTreeMap<(Dest, MsgId), Vec<usize>>;
 
 fn push(slots: &mut Slots, index: &mut Index, dest: Dest, msg: &Msg) {
-    let list = slots.entry(dest.clone()).or_default();
+    let list = slots.entry(dest).or_default();
     index.entry((dest, msg.id)).or_default().push(list.len());
     list.push(Some(msg.clone()));
 }
@@ -301,9 +302,9 @@ mod tests {
         let q = Dest::Queue("q".into());
         log.append(LogOp::Add { msg: msg(1, 10) });
         log.append(LogOp::Add { msg: msg(1, 10) }); // the duplicate send
-        log.append(LogOp::Remove { dest: q.clone(), id: MsgId { producer: 1, seq: 1 } }); // sent to the DLQ
+        log.append(LogOp::Remove { dest: q, id: MsgId { producer: 1, seq: 1 } }); // sent to the DLQ
         assert_eq!(log.replay().messages[&q].len(), 1, "the original is still queued");
-        log.append(LogOp::Remove { dest: q.clone(), id: MsgId { producer: 1, seq: 1 } }); // consumed
+        log.append(LogOp::Remove { dest: q, id: MsgId { producer: 1, seq: 1 } }); // consumed
         assert!(!log.replay().messages.contains_key(&q), "consumed: gone for good");
     }
 

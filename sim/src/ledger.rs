@@ -131,7 +131,7 @@ impl Ledger {
         if let Some(i) = self.dests.iter().position(|d| d == dest) {
             return i as u16;
         }
-        self.dests.push(dest.clone());
+        self.dests.push(*dest);
         u16::try_from(self.dests.len() - 1).expect("fewer than 65,536 destinations")
     }
 
@@ -256,17 +256,12 @@ mod tests {
     fn accounts_are_found_by_producer_and_sequence() {
         let q = Dest::Queue("q".into());
         let mut ledger = Ledger::default();
-        let sent = |k| Observation::Sent { key: k, dest: q.clone(), persistent: true, sync: true };
+        let sent = |k| Observation::Sent { key: k, dest: q, persistent: true, sync: true };
         ledger.observe(Time::from_ms(1), &sent(key(7, 1)));
         ledger.observe(Time::from_ms(2), &sent(key(7, 3))); // 2 was never sent
         ledger.observe(Time::from_ms(3), &Observation::SendAcked { key: key(7, 3) });
-        let delivered = |k, consumer| Observation::Delivered {
-            key: k,
-            dest: q.clone(),
-            consumer,
-            redelivered: 0,
-            latency_us: 5,
-        };
+        let delivered =
+            |k, consumer| Observation::Delivered { key: k, dest: q, consumer, redelivered: 0, latency_us: 5 };
         ledger.observe(Time::from_ms(4), &delivered(key(7, 3), 1));
         ledger.observe(Time::from_ms(5), &delivered(key(7, 3), 2));
         ledger.observe(Time::from_ms(5), &delivered(key(7, 3), 2));

@@ -16,7 +16,7 @@ pub(super) fn on_client_command(
         ToBroker::KeepAlive => {}
         ToBroker::Subscribe(info) => {
             let slot = match &info.dest {
-                Dest::Queue(_) => info.dest.clone(),
+                Dest::Queue(_) => info.dest,
                 Dest::Topic(topic) => {
                     let durable = info.durable.is_some();
                     let sub = info.durable.clone().unwrap_or_else(|| format!("c{}", info.consumer));
@@ -98,7 +98,7 @@ fn consumed_op(master: &MasterStore, slot: &Dest, msg: &Msg) -> Option<LogOp> {
         return None;
     }
     match master.destinations.subs.get(slot) {
-        None => Some(LogOp::Remove { dest: slot.clone(), id: msg.id }),
+        None => Some(LogOp::Remove { dest: *slot, id: msg.id }),
         Some(sub) if sub.durable => {
             Some(LogOp::SubAck { topic: sub.topic.clone(), sub: sub.sub.clone(), id: msg.id })
         }
@@ -132,7 +132,7 @@ fn dead_letter(master: &mut MasterStore, slot: &Dest, msg: Msg) -> bool {
 /// a queue's cursor audit sends a duplicate send to the DLQ; a topic copies it to every
 /// subscription.
 fn deliver_new(master: &mut MasterStore, msg: Msg, fx: &mut Vec<Effect>) {
-    let dest = msg.dest.clone();
+    let dest = msg.dest;
     match &dest {
         Dest::Queue(_) if dest.is_dlq() => {
             master.destinations.queue(&dest).enqueue(msg);

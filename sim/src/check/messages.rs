@@ -69,7 +69,7 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
                 // A consumer acked at dispatch (STOMP `ack:auto`) may lose what was in flight:
                 // the destination promises nothing more.
                 if *ack == AckMode::OnDispatch {
-                    unpromised.insert(dest.clone());
+                    unpromised.insert(*dest);
                 }
             }
             Observation::DurableSubscribed { topic, sub } => {
@@ -261,11 +261,11 @@ mod tests {
     }
 
     fn sent(seq: u64, dest: &Dest) -> Observation {
-        Observation::Sent { key: key(seq), dest: dest.clone(), persistent: true, sync: true }
+        Observation::Sent { key: key(seq), dest: *dest, persistent: true, sync: true }
     }
 
     fn delivered(seq: u64, dest: &Dest, consumer: u32, redelivered: u32) -> Observation {
-        Observation::Delivered { key: key(seq), dest: dest.clone(), consumer, redelivered, latency_us: 1 }
+        Observation::Delivered { key: key(seq), dest: *dest, consumer, redelivered, latency_us: 1 }
     }
 
     #[test]
@@ -317,11 +317,11 @@ mod tests {
             Observation::SendAcked { key: key(1) },
             Observation::Subscribed {
                 consumer: 7,
-                dest: t.clone(),
+                dest: t,
                 durable: Some("audit".into()),
                 ack: AckMode::Auto,
             },
-            Observation::Subscribed { consumer: 8, dest: t.clone(), durable: None, ack: AckMode::Auto },
+            Observation::Subscribed { consumer: 8, dest: t, durable: None, ack: AckMode::Auto },
             Observation::DurableSubscribed { topic: "t".into(), sub: "audit".into() },
             sent(2, &t),
             Observation::SendAcked { key: key(2) },
@@ -357,7 +357,7 @@ mod tests {
         let msg = broker_model::messaging::Msg {
             id: key(1),
             key: key(1),
-            dest: q.clone(),
+            dest: q,
             persistent: true,
             size: 10,
             sent_at: Time::ZERO,
@@ -379,7 +379,7 @@ mod tests {
     fn loss_on_a_destination_consumed_with_stomp_auto_ack_is_counted_not_judged() {
         let q = Dest::Queue("q".into());
         let observations = vec![
-            Observation::Subscribed { consumer: 7, dest: q.clone(), durable: None, ack: AckMode::OnDispatch },
+            Observation::Subscribed { consumer: 7, dest: q, durable: None, ack: AckMode::OnDispatch },
             sent(1, &q),
             Observation::SendAcked { key: key(1) },
         ];
