@@ -22,6 +22,7 @@ pub mod outcome;
 mod queue;
 pub mod run;
 pub mod settings;
+mod small_map;
 pub mod spec;
 pub mod topology;
 pub mod trace;

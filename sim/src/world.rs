@@ -14,6 +14,7 @@
 
 use crate::history::{History, Kind};
 use crate::queue::EventQueue;
+use crate::small_map::SmallMap;
 use crate::spec::{Action, Hosts, Settings, Spec, Target};
 use crate::topology::{Layout, ProcessKind};
 use crate::trace::Trace;
@@ -65,7 +66,9 @@ struct Proc {
     disk_epoch: u32,
     disk: Disk,
     /// Armed timers.
-    timers: BTreeMap<TimerId, Armed>,
+    timers: SmallMap<TimerId, Armed>,
+    /// This process's connection ids → index into `World::conns`.
+    conns: SmallMap<ConnId, usize>,
 }
 
 /// An armed timer. Re-arming one later than its queued fire event (an inactivity timer pushed
@@ -214,7 +217,6 @@ pub struct World {
     procs: Vec<Proc>,
     listeners: BTreeMap<(HostId, u16), usize>,
     conns: Vec<Conn>,
-    conn_index: BTreeMap<(usize, ConnId), usize>,
     next_in_conn: u64,
     /// Directed cuts between hosts, by the step that made them.
     partitions: BTreeMap<String, Vec<(HostId, HostId)>>,
@@ -253,7 +255,8 @@ impl World {
                 pauses: 0,
                 disk_epoch: 0,
                 disk: Disk::default(),
-                timers: BTreeMap::new(),
+                timers: SmallMap::default(),
+                conns: SmallMap::default(),
             })
             .collect();
         World {
@@ -267,7 +270,6 @@ impl World {
             procs,
             listeners: BTreeMap::new(),
             conns: Vec::new(),
-            conn_index: BTreeMap::new(),
             next_in_conn: 0,
             partitions: BTreeMap::new(),
             cuts: BTreeMap::new(),
@@ -456,13 +458,8 @@ impl World {
             proc.timers.clear();
         }
         self.listeners.retain(|_, owner| *owner != process);
-        let owned: Vec<(ConnId, usize)> = self
-            .conn_index
-            .range((process, ConnId::Out(0))..=(process, ConnId::In(u64::MAX)))
-            .map(|(k, v)| (k.1, *v))
-            .collect();
-        for (local, conn) in owned {
-            self.conn_index.remove(&(process, local));
+        let owned = self.procs[process].conns.take();
+        for (_, conn) in owned {
             let dir = self.dir_of(conn, process);
             self.conns[conn].ends[dir].open = false;
             if !self.conns[conn].established {
@@ -590,11 +587,11 @@ impl World {
                     target_host: target.host,
                     target_port: target.port,
                 });
-                self.conn_index.insert((process, local), index);
+                self.procs[process].conns.insert(local, index);
                 self.send_syn(index);
             }
             Effect::Send { conn: local, message } => {
-                let Some(&conn) = self.conn_index.get(&(process, local)) else {
+                let Some(&conn) = self.procs[process].conns.get(&local) else {
                     return;
                 };
                 if !self.conns[conn].established {
@@ -604,7 +601,7 @@ impl World {
                 self.send_packet(conn, dir, Packet::Data(message));
             }
             Effect::Close { conn: local } => {
-                let Some(conn) = self.conn_index.remove(&(process, local)) else {
+                let Some(conn) = self.procs[process].conns.remove(&local) else {
                     return;
                 };
                 let dir = self.dir_of(conn, process);
@@ -736,7 +733,7 @@ impl World {
             self.schedule(self.now.add_ms(1000 << retries), Event::SynRetry { conn });
         } else {
             // ETIMEDOUT, 127 s after the first SYN.
-            self.conn_index.remove(&(initiator.process, initiator.local));
+            self.procs[initiator.process].conns.remove(&initiator.local);
             self.conns[conn].ends[0].open = false;
             let input = Input::ConnectFailed { conn: initiator.local, error: ConnectError::TimedOut };
             self.deliver(initiator.process, input);
@@ -772,7 +769,7 @@ impl World {
             let incarnation = self.procs[process].incarnation;
             self.conns[conn].ends[1] = End { process, incarnation, local, open: true };
             self.conns[conn].established = true;
-            self.conn_index.insert((process, local), conn);
+            self.procs[process].conns.insert(local, conn);
             self.deliver(process, Input::Accepted { conn: local, port });
         }
     }
@@ -783,7 +780,7 @@ impl World {
             return;
         }
         if refused {
-            self.conn_index.remove(&(initiator.process, initiator.local));
+            self.procs[initiator.process].conns.remove(&initiator.local);
             self.conns[conn].ends[0].open = false;
             let input = Input::ConnectFailed { conn: initiator.local, error: ConnectError::Refused };
             self.deliver(initiator.process, input);
@@ -815,7 +812,7 @@ impl World {
                 let reason =
                     if matches!(packet, Packet::Fin) { CloseReason::Eof } else { CloseReason::Reset };
                 self.conns[conn].ends[1 - dir].open = false;
-                self.conn_index.remove(&(receiver.process, receiver.local));
+                self.procs[receiver.process].conns.remove(&receiver.local);
                 self.deliver(receiver.process, Input::Closed { conn: receiver.local, reason });
             }
         }
@@ -997,7 +994,7 @@ impl World {
             | Input::Closed { conn, .. } => *conn,
             Input::ListenFailed { .. } | Input::Timer { .. } | Input::Synced { .. } => return None,
         };
-        let conn = &self.conns[*self.conn_index.get(&(process, local))?];
+        let conn = &self.conns[*self.procs[process].conns.get(&local)?];
         let peer = conn.ends.iter().find(|e| e.process != process && e.process != usize::MAX)?;
         Some(self.layout.processes[peer.process].name.clone())
     }

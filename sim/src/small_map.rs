@@ -1,0 +1,79 @@
+//! A map for the handful of entries a process has (its timers, its connections): a sorted
+//! vector, searched by binary search. Cheaper than a `BTreeMap` at this size (one allocation,
+//! no nodes), and it iterates in key order as a `BTreeMap` does, so swapping one for the other
+//! changes nothing a run does.
+
+#[derive(Debug, Clone)]
+pub struct SmallMap<K, V> {
+    entries: Vec<(K, V)>,
+}
+
+impl<K, V> Default for SmallMap<K, V> {
+    fn default() -> Self {
+        SmallMap { entries: Vec::new() }
+    }
+}
+
+impl<K: Ord, V> SmallMap<K, V> {
+    fn find(&self, key: &K) -> Result<usize, usize> {
+        self.entries.binary_search_by(|(k, _)| k.cmp(key))
+    }
+
+    pub fn get(&self, key: &K) -> Option<&V> {
+        self.find(key).ok().map(|i| &self.entries[i].1)
+    }
+
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        self.find(key).ok().map(|i| &mut self.entries[i].1)
+    }
+
+    /// Inserts or replaces; returns the value replaced.
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        match self.find(&key) {
+            Ok(i) => Some(std::mem::replace(&mut self.entries[i].1, value)),
+            Err(i) => {
+                self.entries.insert(i, (key, value));
+                None
+            }
+        }
+    }
+
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        self.find(key).ok().map(|i| self.entries.remove(i).1)
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
+    /// Takes every entry, in key order.
+    pub fn take(&mut self) -> Vec<(K, V)> {
+        std::mem::take(&mut self.entries)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    proptest! {
+        /// Whatever the operations, it holds and iterates exactly what a BTreeMap would.
+        #[test]
+        fn behaves_as_a_btree_map(ops in prop::collection::vec((0u8..3, 0u8..16, any::<u32>()), 0..200)) {
+            let mut small = SmallMap::default();
+            let mut reference = BTreeMap::new();
+            for (op, key, value) in ops {
+                match op {
+                    0 => prop_assert_eq!(small.insert(key, value), reference.insert(key, value)),
+                    1 => prop_assert_eq!(small.remove(&key), reference.remove(&key)),
+                    _ => prop_assert_eq!(small.get(&key), reference.get(&key)),
+                }
+            }
+            let taken = small.take();
+            let expected: Vec<(u8, u32)> = reference.into_iter().collect();
+            prop_assert_eq!(taken, expected);
+        }
+    }
+}
