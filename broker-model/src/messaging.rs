@@ -10,11 +10,13 @@ use std::fmt;
 ///
 /// Interned names live for the rest of the process: there are as many as the scenarios name
 /// destinations (plus one `topic#subscription` per durable subscription), a few hundred bytes.
+///
+/// A thin pointer (to a leaked `String`), so a `Dest` is 16 bytes and a message 64.
 #[derive(Clone, Copy)]
-pub struct Name(&'static str);
+pub struct Name(&'static String);
 
-static NAMES: std::sync::Mutex<std::collections::BTreeSet<&'static str>> =
-    std::sync::Mutex::new(std::collections::BTreeSet::new());
+type Interned = std::collections::BTreeMap<&'static str, &'static String>;
+static NAMES: std::sync::Mutex<Interned> = std::sync::Mutex::new(std::collections::BTreeMap::new());
 
 impl Name {
     pub fn new(name: &str) -> Name {
@@ -22,13 +24,13 @@ impl Name {
         if let Some(interned) = names.get(name) {
             return Name(interned);
         }
-        let interned: &'static str = Box::leak(name.to_owned().into_boxed_str());
-        names.insert(interned);
+        let interned: &'static String = Box::leak(Box::new(name.to_owned()));
+        names.insert(interned.as_str(), interned);
         Name(interned)
     }
 
     pub fn as_str(&self) -> &'static str {
-        self.0
+        self.0.as_str()
     }
 }
 
@@ -71,25 +73,25 @@ impl Ord for Name {
         if self == other {
             return std::cmp::Ordering::Equal;
         }
-        self.0.cmp(other.0)
+        self.as_str().cmp(other.as_str())
     }
 }
 
 impl std::hash::Hash for Name {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.0.hash(state)
+        self.as_str().hash(state)
     }
 }
 
 impl fmt::Debug for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Debug::fmt(self.0, f)
+        fmt::Debug::fmt(self.as_str(), f)
     }
 }
 
 impl fmt::Display for Name {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
+        f.write_str(self.as_str())
     }
 }
 

@@ -184,14 +184,15 @@ pub enum QuorumMsg {
         server: ServerId,
     },
     UpToDate,
-    /// A write forwarded by a follower.
+    /// A write forwarded by a follower. (Boxed, as `Proposal`: a `Message` is as large as
+    /// its largest kind, and every packet of a run moves one.)
     Request {
         session: SessionId,
         xid: Option<u64>,
-        op: Op,
+        op: Box<Op>,
     },
     Proposal {
-        entry: TxnEntry,
+        entry: Box<TxnEntry>,
     },
     Ack {
         zxid: Zxid,

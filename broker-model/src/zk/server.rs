@@ -743,7 +743,7 @@ impl ZkServer {
                 self.arm_expiry(fx);
             }
             QuorumMsg::Request { session, xid, op } => {
-                self.leader_submit(now, session, xid, op, fx);
+                self.leader_submit(now, session, xid, *op, fx);
             }
             QuorumMsg::Revalidate { session, timeout_ms } => {
                 let valid = self.leader_touch(now, session, timeout_ms);
@@ -858,7 +858,7 @@ impl ZkServer {
         fx.push(Effect::Send { conn, message });
         // Proposals still in flight follow the snapshot, as queued packets follow a DIFF.
         for outstanding in leading.outstanding.values() {
-            let message = Message::Quorum(QuorumMsg::Proposal { entry: outstanding.entry.clone() });
+            let message = Message::Quorum(QuorumMsg::Proposal { entry: Box::new(outstanding.entry.clone()) });
             fx.push(Effect::Send { conn, message });
         }
     }
@@ -1056,7 +1056,7 @@ impl ZkServer {
         acks.insert(self.config.id);
         for handle in leading.learners.values() {
             if handle.phase.receives_broadcast() {
-                let message = Message::Quorum(QuorumMsg::Proposal { entry: entry.clone() });
+                let message = Message::Quorum(QuorumMsg::Proposal { entry: Box::new(entry.clone()) });
                 fx.push(Effect::Send { conn: handle.conn, message });
             }
         }
@@ -1198,8 +1198,8 @@ impl ZkServer {
             QuorumMsg::Proposal { entry } => {
                 let zxid = entry.zxid;
                 assert!(zxid > self.last_logged(), "proposal {zxid} not after {}", self.last_logged());
-                fx.push(Effect::Append { record: Record::Zk(ZkRecord::Txn(Box::new(entry.clone()))) });
-                self.logged.push(entry);
+                fx.push(Effect::Append { record: Record::Zk(ZkRecord::Txn(entry.clone())) });
+                self.logged.push(*entry);
                 let message = Message::Quorum(QuorumMsg::Ack { zxid });
                 fx.push(Effect::Send { conn, message });
             }
@@ -1503,7 +1503,7 @@ impl ZkServer {
         match &self.role {
             Role::Leading(_) => self.leader_submit(now, session, xid, op, fx),
             Role::Following(following) => {
-                let message = QuorumMsg::Request { session, xid, op };
+                let message = QuorumMsg::Request { session, xid, op: Box::new(op) };
                 fx.push(Effect::Send { conn: following.conn, message: Message::Quorum(message) });
             }
             Role::Looking(_) => unreachable!("a looking server does not serve"),
