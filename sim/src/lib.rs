@@ -15,6 +15,7 @@ compile_error!(
 );
 
 pub mod check;
+pub mod cycles;
 pub mod history;
 pub mod ledger;
 pub mod narrate;

@@ -21,6 +21,13 @@ pub struct RunOptions {
 /// Runs `spec` with `seed` to its end and checks it. A model assertion failure is caught and
 /// reported as a `Violation::Panic`, so a batch keeps going.
 pub fn run(spec: &Spec, seed: u64, options: RunOptions) -> Outcome {
+    let started = crate::cycles::now();
+    let outcome = run_on_thread(spec, seed, options);
+    crate::cycles::run_since(started);
+    outcome
+}
+
+fn run_on_thread(spec: &Spec, seed: u64, options: RunOptions) -> Outcome {
     let owned = spec.clone();
     let thread = std::thread::Builder::new().name(format!("{}-{seed}", spec.name)).spawn(move || {
         let _subscriber = options.trace.as_ref().map(tracing::dispatcher::set_default);

@@ -427,11 +427,13 @@ impl World {
         self.trace.record(&(now, process, "start"));
         crate::narrate::lifecycle(now, &self.layout.processes[process].name, format_args!("process started"));
         let mut fx = self.fx_pool.pop().unwrap_or_default();
+        let started = crate::cycles::now();
         match self.procs[process].node.as_mut().expect("just set") {
             Node::Zk(server) => server.on_start(now, &mut fx),
             Node::Broker(broker) => broker.on_start(now, &mut fx),
             Node::Client(client) => client.on_start(now, &mut fx),
         }
+        crate::cycles::handler_since(started);
         self.apply(process, fx);
     }
 
@@ -540,7 +542,9 @@ impl World {
         let name = &self.layout.processes[process].name;
         crate::narrate::input(now, name, || self.peer_name(process, &input), &input);
         let mut fx = self.fx_pool.pop().unwrap_or_default();
+        let started = crate::cycles::now();
         self.procs[process].node.as_mut().expect("checked").on_input(now, input, &mut fx);
+        crate::cycles::handler_since(started);
         self.apply(process, fx);
     }
 
