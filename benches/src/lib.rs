@@ -103,7 +103,7 @@ impl Direct {
                 Node::Broker(broker) => broker.on_start(Time::ZERO, &mut fx),
                 Node::Client(client) => client.on_start(Time::ZERO, &mut fx),
             }
-            direct.apply(i, fx);
+            direct.apply(i, &mut fx);
         }
         direct
     }
@@ -115,8 +115,7 @@ impl Direct {
             while let Some((process, input)) = self.ready.pop_front() {
                 self.counts.inputs += 1;
                 self.nodes[process].on_input(self.now, input, &mut fx);
-                let effects = std::mem::take(&mut fx);
-                self.apply(process, effects);
+                self.apply(process, &mut fx);
             }
             let Some((&(at, order), &(process, timer, generation))) = self.timers.iter().next() else {
                 return;
@@ -134,9 +133,9 @@ impl Direct {
         }
     }
 
-    fn apply(&mut self, process: usize, fx: Vec<Effect>) {
+    fn apply(&mut self, process: usize, fx: &mut Vec<Effect>) {
         let host = self.hosts[process];
-        for effect in fx {
+        for effect in fx.drain(..) {
             match effect {
                 Effect::Listen { port } => {
                     self.listeners.entry((host, port)).or_insert(process);

@@ -264,7 +264,8 @@ fn memory_is_flat_in_the_number_of_seeds() {
 #[test]
 fn a_simulated_hour_of_traffic_stays_under_300_mb() {
     let file = concat!(env!("CARGO_MANIFEST_DIR"), "/../benches/scenarios/master-crash-hour.toml");
-    let (code, out, err) = amqsim(&["run", "--scenario-file", file, "--seeds", "0..1", "--json", "--no-regressions"]);
+    let (code, out, err) =
+        amqsim(&["run", "--scenario-file", file, "--seeds", "0..1", "--json", "--no-regressions"]);
     assert_eq!(code, 0, "{err}");
     let summary: serde_json::Value = serde_json::from_str(&out).expect("json");
     let delivered = summary["scenarios"][0]["counts"]["delivered"].as_u64().expect("delivered");
