@@ -9,7 +9,9 @@ use std::fmt;
 /// so nothing depends on where the string lives.
 ///
 /// Interned names live for the rest of the process: there are as many as the scenarios name
-/// destinations (plus one `topic#subscription` per durable subscription), a few hundred bytes.
+/// destinations, plus one `topic#subscription` slot per durable subscription and per
+/// non-durable topic consumer (`topic#c<consumer id>`, whose ids are bounded by the clients'
+/// consumers): a few kilobytes.
 ///
 /// A thin pointer (to a leaked `String`), so a `Dest` is 16 bytes and a message 64.
 #[derive(Clone, Copy)]

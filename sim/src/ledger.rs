@@ -3,7 +3,7 @@
 //!
 //! A run sends one message every few milliseconds and observes it three times or more (sent,
 //! acknowledged, delivered); keeping those observations as history events cost ~90 bytes each
-//! and a map entry per message for the checker to rebuild. The ledger keeps one 32-byte
+//! and a map entry per message for the checker to rebuild. The ledger keeps one 40-byte
 //! [`Account`] per message in a vector per producer (sequence numbers are dense), the order
 //! check as a running count, and the latencies, so the history holds only what is rare (roles,
 //! faults, sessions) and a long run's memory is a few dozen bytes per message.
@@ -35,7 +35,6 @@ const SYNC: u8 = 2;
 const PERSISTENT: u8 = 4;
 const ACKED: u8 = 8;
 const DEAD: u8 = 16;
-const HELD: u8 = 32;
 
 impl Account {
     fn flag(&self, flag: u8) -> bool {
@@ -61,11 +60,6 @@ impl Account {
 
     pub fn dead(&self) -> bool {
         self.flag(DEAD)
-    }
-
-    /// A serving master still held it at the end.
-    pub fn held(&self) -> bool {
-        self.flag(HELD)
     }
 
     /// Deliveries to `consumer`.
@@ -201,13 +195,6 @@ impl Ledger {
     pub fn dead_lettered(&mut self, key: MsgId) {
         if let Some(account) = self.account_mut(key, true) {
             account.flags |= DEAD;
-        }
-    }
-
-    /// A serving master still holds it at the end.
-    pub fn held(&mut self, key: MsgId) {
-        if let Some(account) = self.account_mut(key, false) {
-            account.flags |= HELD;
         }
     }
 

@@ -14,7 +14,9 @@ pub struct RunOptions {
     pub trace: Option<tracing::Dispatch>,
     /// Set from outside (Ctrl-C) to stop the run early; its outcome is then `interrupted`.
     pub cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
-    /// Return the run's history in the outcome (tests that inspect events).
+    /// Return the run's history in the outcome (tests that inspect events), with every
+    /// per-message observation kept as an event too (otherwise they are only folded into the
+    /// ledger): memory grows with the messages sent. Results are the same either way.
     pub keep_history: bool,
 }
 

@@ -2,12 +2,12 @@
 //! every observation feeds the hash (an FNV-style hash over the derived `Hash` encoding).
 //!
 //! An input is hashed by a compact key: its time, process and kind, the connection, and for a
-//! message its kind and wire size, not its contents (a WAL frame's records, a delivery's
+//! message its protocol, command and wire size, not its contents (a WAL frame's records, a delivery's
 //! headers). Contents follow from what came before; a run that diverges shows it in the times,
 //! kinds, sizes and observations that follow within a few events, and the trace costs a few
 //! words per event instead of a walk over every record replicated.
 
-use broker_model::{Input, Time};
+use broker_model::{Input, Message, Time};
 use std::hash::{Hash, Hasher};
 
 /// FNV-1a-style, 64 bit, one multiply per machine word (derived `Hash` writes integers one at a
@@ -84,7 +84,7 @@ impl Trace {
         match input {
             Input::Received { conn, message } => {
                 let key = (now, process, std::mem::discriminant(input), conn);
-                self.record(&(key, std::mem::discriminant(message), message.wire_size()));
+                self.record(&(key, Command(message), message.wire_size()));
             }
             other => self.record(&(now, process, other)),
         }
@@ -96,5 +96,25 @@ impl Trace {
 
     pub fn events(&self) -> u64 {
         self.events
+    }
+}
+
+/// A message's protocol and command (`ZkClient` + `Ping`, `FromBroker` + `Deliver`), without
+/// its contents.
+struct Command<'a>(&'a Message);
+
+impl Hash for Command<'_> {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        use std::mem::discriminant;
+        discriminant(self.0).hash(state);
+        match self.0 {
+            Message::ZkClient(m) => discriminant(m).hash(state),
+            Message::ZkServer(m) => discriminant(m).hash(state),
+            Message::Quorum(m) => discriminant(m).hash(state),
+            Message::Election(_) => {}
+            Message::Repl(m) => discriminant(m).hash(state),
+            Message::ToBroker(m) => discriminant(m).hash(state),
+            Message::FromBroker(m) => discriminant(m).hash(state),
+        }
     }
 }

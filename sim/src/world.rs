@@ -75,7 +75,9 @@ struct Proc {
 /// on by every packet) queues nothing: the fire event, when it comes, is queued again for the
 /// timer's time with the insertion number taken when it was re-armed, so it runs exactly where
 /// a fresh event queued at the re-arm would have, and the queue holds one event per timer
-/// instead of one per re-arm.
+/// instead of one per re-arm (a re-arm *earlier* than the queued event still queues a fresh one
+/// and leaves the old one to be dropped as stale). The livelock cap counts events handled, so it
+/// no longer counts those stale firings.
 #[derive(Debug, Clone, Copy)]
 struct Armed {
     /// The generation the queued fire event carries; a fire event of another is stale.
