@@ -12,27 +12,12 @@
 use broker_model::broker::Broker;
 use broker_model::client::Client;
 use broker_model::io::CloseReason;
+use broker_model::node::Node;
 use broker_model::zk::server::ZkServer;
 use broker_model::{ConnId, Effect, Input, Observation, Time, TimerId};
 use sim::topology::{Layout, ProcessKind};
 use sim::Spec;
 use std::collections::{BTreeMap, VecDeque};
-
-enum Node {
-    Zk(Box<ZkServer>),
-    Broker(Box<Broker>),
-    Client(Box<Client>),
-}
-
-impl Node {
-    fn on_input(&mut self, now: Time, input: Input, fx: &mut Vec<Effect>) {
-        match self {
-            Node::Zk(server) => server.on_input(now, input, fx),
-            Node::Broker(broker) => broker.on_input(now, input, fx),
-            Node::Client(client) => client.on_input(now, input, fx),
-        }
-    }
-}
 
 /// What a direct run did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -98,11 +83,7 @@ impl Direct {
         }
         for i in 0..direct.nodes.len() {
             let mut fx = Vec::new();
-            match &mut direct.nodes[i] {
-                Node::Zk(server) => server.on_start(Time::ZERO, &mut fx),
-                Node::Broker(broker) => broker.on_start(Time::ZERO, &mut fx),
-                Node::Client(client) => client.on_start(Time::ZERO, &mut fx),
-            }
+            direct.nodes[i].on_start(Time::ZERO, &mut fx);
             direct.apply(i, &mut fx);
         }
         direct

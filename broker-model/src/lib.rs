@@ -17,6 +17,7 @@ pub mod elector;
 pub mod io;
 pub mod json;
 pub mod messaging;
+pub mod node;
 pub mod rng;
 pub mod store;
 pub mod time;

@@ -22,26 +22,11 @@ use broker_model::broker::Broker;
 use broker_model::client::Client;
 use broker_model::io::{CloseReason, ConnectError};
 use broker_model::messaging::Msg;
+use broker_model::node::Node;
 use broker_model::rng::Rng;
 use broker_model::zk::server::ZkServer;
 use broker_model::{ConnId, Effect, HostId, Input, Message, Record, Time, TimerId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
-
-enum Node {
-    Zk(Box<ZkServer>),
-    Broker(Box<Broker>),
-    Client(Box<Client>),
-}
-
-impl Node {
-    fn on_input(&mut self, now: Time, input: Input, fx: &mut Vec<Effect>) {
-        match self {
-            Node::Zk(server) => server.on_input(now, input, fx),
-            Node::Broker(broker) => broker.on_input(now, input, fx),
-            Node::Client(client) => client.on_input(now, input, fx),
-        }
-    }
-}
 
 /// A process's disk: `records` is what the process wrote (the page cache included, so it
 /// survives `kill -9`); `synced_len` of them are on the platter and survive losing the host.
@@ -430,11 +415,7 @@ impl World {
         crate::narrate::lifecycle(now, &self.layout.processes[process].name, format_args!("process started"));
         let mut fx = self.fx_pool.pop().unwrap_or_default();
         let started = crate::cycles::now();
-        match self.procs[process].node.as_mut().expect("just set") {
-            Node::Zk(server) => server.on_start(now, &mut fx),
-            Node::Broker(broker) => broker.on_start(now, &mut fx),
-            Node::Client(client) => client.on_start(now, &mut fx),
-        }
+        self.procs[process].node.as_mut().expect("just set").on_start(now, &mut fx);
         crate::cycles::handler_since(started);
         self.apply(process, fx);
     }
