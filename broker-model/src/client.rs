@@ -11,11 +11,12 @@
 //! on a new connection with a new producer id, and resends what never got a receipt — the same
 //! body under a new message id, so the broker cannot recognise it.
 
+use crate::audit::Audit;
 use crate::io::{Addr, ConnId, Effect, Input, Message, Observation, TimerId};
 use crate::messaging::{AckMode, ConsumerInfo, Dest, FromBroker, Msg, MsgId, ToBroker};
 use crate::rng::Rng;
 use crate::time::Time;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, VecDeque};
 
 /// `initialReconnectDelay`, `maxReconnectDelay`.
 pub const INITIAL_RECONNECT_MS: u64 = 10;
@@ -141,8 +142,7 @@ pub struct Client {
     requests: BTreeMap<u64, (u32, Msg)>,
     next_corr: u64,
     /// The connection audit: recent sequence ids per wire producer.
-    audit: BTreeMap<u32, VecDeque<u64>>,
-    audit_set: BTreeSet<MsgId>,
+    audit: Audit,
     next_wire_producer: u32,
     /// The application started (consumers subscribe, producers send) at `start_ms`.
     started: bool,
@@ -186,8 +186,7 @@ impl Client {
             producers,
             requests: BTreeMap::new(),
             next_corr: 0,
-            audit: BTreeMap::new(),
-            audit_set: BTreeSet::new(),
+            audit: Audit::default(),
             next_wire_producer: base + 100,
             base,
             started: false,
@@ -584,24 +583,10 @@ impl Client {
     }
 
     fn audit_forget(&mut self, id: MsgId) {
-        if self.audit_set.remove(&id) {
-            if let Some(window) = self.audit.get_mut(&id.producer) {
-                window.retain(|seq| *seq != id.seq);
-            }
-        }
+        self.audit.forget(id);
     }
 
     fn audit_seen(&mut self, id: MsgId) -> bool {
-        if self.audit_set.contains(&id) {
-            return true;
-        }
-        let window = self.audit.entry(id.producer).or_default();
-        window.push_back(id.seq);
-        self.audit_set.insert(id);
-        if window.len() > CLIENT_AUDIT_DEPTH {
-            let old = window.pop_front().expect("non-empty");
-            self.audit_set.remove(&MsgId { producer: id.producer, seq: old });
-        }
-        false
+        self.audit.seen(id, CLIENT_AUDIT_DEPTH)
     }
 }

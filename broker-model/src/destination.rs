@@ -4,9 +4,10 @@
 //!
 //! Pure bookkeeping: it returns what to send and what to store; the broker applies it.
 
+use crate::audit::Audit;
 use crate::io::ConnId;
 use crate::messaging::{AckMode, ConsumerInfo, Dest, Msg, MsgId};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 /// `BaseDestination` audit depth per producer.
 pub const AUDIT_DEPTH: usize = 2048;
@@ -53,9 +54,8 @@ pub struct Queue {
     next_order: u64,
     /// The consumer that got the last message (round-robin among equal priorities).
     last: Option<u32>,
-    /// The cursor audit: recent sequence ids per producer (window order, and for lookups).
-    audit: BTreeMap<u32, VecDeque<u64>>,
-    audit_set: BTreeSet<MsgId>,
+    /// The cursor audit: recent sequence ids per producer.
+    audit: Audit,
 }
 
 impl Queue {
@@ -72,24 +72,10 @@ impl Queue {
         self.pending.values().map(|q| &q.msg).chain(self.inflight.values().map(|(_, _, q)| &q.msg))
     }
 
-    /// The cursor audit: true if this id was seen recently (a duplicate).
-    fn audit_seen(&mut self, id: MsgId) -> bool {
-        if !self.audit_set.insert(id) {
-            return true;
-        }
-        let window = self.audit.entry(id.producer).or_default();
-        window.push_back(id.seq);
-        if window.len() > AUDIT_DEPTH {
-            let old = window.pop_front().expect("non-empty");
-            self.audit_set.remove(&MsgId { producer: id.producer, seq: old });
-        }
-        false
-    }
-
     /// Adds a stored (or non-persistent) message. Returns false if the audit rejects it as a
     /// duplicate, in which case it is not queued.
     pub fn enqueue(&mut self, msg: Msg) -> bool {
-        if self.audit_seen(msg.id) {
+        if self.audit.seen(msg.id, AUDIT_DEPTH) {
             return false;
         }
         self.next_order += 1;

@@ -9,6 +9,7 @@
 //! **Architecture invariant:** this crate depends on no other workspace crate and names no async
 //! runtime. Collections that affect behaviour are `BTreeMap`/`BTreeSet`.
 
+pub mod audit;
 pub mod broker;
 pub mod client;
 pub mod describe;
