@@ -3,12 +3,11 @@
 //! 1048576`), and the kind of event each is (`roles`, `zk`, `store`, ...), which trace filters
 //! select on. Nothing here changes behaviour or the trace hash.
 
-use crate::broker::{BrokerTimer, ReplMsg};
-use crate::client::AppTimer;
+use crate::broker::proto::{BrokerTimer, ReplMsg};
+use crate::client::proto::AppTimer;
 use crate::io::{CloseReason, ConnectError, DemoteReason, Input, Message, Observation, TimerId, ZkRole};
 use crate::messaging::{FromBroker, ToBroker};
-use crate::zk::proto::{ClientMsg, Op, OpResult, PeerState, QuorumMsg, ServerMsg};
-use crate::zk::server::ZkTimer;
+use crate::zk::proto::{ClientMsg, Op, OpResult, PeerState, QuorumMsg, ServerMsg, ZkTimer};
 use std::fmt;
 
 /// What an event is about, for `--only` and the `amqsim::<kind>` tracing targets.

@@ -1,13 +1,13 @@
 //! The boundary between a process and the world: what a process is told ([`Input`]) and what it
 //! asks for ([`Effect`]). Connections, timers and disk are the driver's; a process only names them.
+//! The boundary knows protocols, not processes: it imports only each process kind's `proto`
+//! module (and `messaging`, the client protocols), never a process's state machine.
 
-use crate::broker::{BrokerRecord, BrokerTimer, ReplMsg};
-use crate::client::AppTimer;
+use crate::broker::proto::{BrokerRecord, BrokerTimer, ReplMsg};
+use crate::client::proto::AppTimer;
 use crate::messaging::{AckMode, Dest, FromBroker, MsgId, ToBroker, WIRE_OVERHEAD};
 use crate::time::Time;
-use crate::zk::proto::{ClientMsg, Notification, QuorumMsg, ServerMsg, ZkRecord};
-use crate::zk::server::ZkTimer;
-use crate::zk::SessionId;
+use crate::zk::proto::{ClientMsg, Notification, QuorumMsg, ServerMsg, SessionId, ZkRecord, ZkTimer};
 use std::fmt;
 
 /// A host of the topology (a machine with one network address).

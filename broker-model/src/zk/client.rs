@@ -3,7 +3,7 @@
 //! pings after `readTimeout/2` idle, `Disconnected` after `readTimeout` without a byte, and
 //! `Expired` learned only when a reconnect is refused (zookeeper.md §1.3).
 
-use super::proto::{ClientMsg, Op, OpResult, ServerMsg, WatchKind, ZkError};
+use super::proto::{ClientMsg, ClientTimer, Op, OpResult, ServerMsg, WatchKind, ZkError};
 use super::{client_timeouts, SessionId, Zxid};
 use crate::broker::BrokerTimer;
 use crate::io::{Addr, ConnId, Effect, Message, TimerId};
@@ -28,15 +28,6 @@ pub enum ZkEvent {
         kind: WatchKind,
         path: String,
     },
-}
-
-/// The client's timers. `generation` tells handles of successive `ZooKeeper` objects apart.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ClientTimer {
-    Ping,
-    ReadTimeout,
-    ConnectTimeout,
-    Reconnect,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,7 +1,7 @@
 //! ZooKeeper wire messages, reduced to the fields that change behaviour (zookeeper.md §6.2).
 
 use super::tree::{DataTree, Stat};
-use super::{ServerId, SessionId, Zxid};
+pub use super::{ServerId, SessionId, Zxid};
 use std::collections::BTreeMap;
 
 /// How a znode is created.
@@ -244,4 +244,34 @@ pub enum ZkRecord {
     /// is as large as its largest kind.
     Txn(Box<TxnEntry>),
     Snapshot(Box<Snapshot>),
+}
+
+/// Timers of a ZooKeeper server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ZkTimer {
+    /// LOOKING: the notification poll timed out (200 ms doubling to 60 s).
+    ElectionPoll,
+    /// LOOKING: `finalizeWait` after the proposal reached a quorum.
+    Finalize,
+    /// An election connection attempt gives up (`cnxTimeout`).
+    ElectionConnect(ServerId),
+    /// LEADING: the `tickTime/2` loop of `Leader.lead`.
+    LeaderTick,
+    /// LEADING: `initLimit·tickTime` for discovery and sync.
+    LeaderPhaseDeadline,
+    /// LEADING: the next expiry bucket.
+    SessionExpiry,
+    /// FOLLOWING: the leader socket's read timeout.
+    FollowerWatchdog,
+    /// FOLLOWING: retry connecting to the leader.
+    LeaderConnectRetry,
+}
+
+/// The client's timers. `generation` tells handles of successive `ZooKeeper` objects apart.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ClientTimer {
+    Ping,
+    ReadTimeout,
+    ConnectTimeout,
+    Reconnect,
 }

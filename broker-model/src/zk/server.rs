@@ -6,7 +6,7 @@
 
 use super::proto::{
     ClientMsg, Notification, Op, OpResult, PeerState, QuorumMsg, ServerMsg, Snapshot, Txn, TxnEntry,
-    WatchKind, ZkError, ZkRecord,
+    WatchKind, ZkError, ZkRecord, ZkTimer,
 };
 use super::tree::DataTree;
 use super::{expiry_bucket_ms, negotiate_session_timeout, EnsembleConfig, ServerId, SessionId, Zxid};
@@ -34,27 +34,6 @@ pub struct ServerConfig {
     /// Origin of this server's monotonic millisecond clock, which sets the phase of its expiry
     /// buckets (`Time.currentElapsedTime()` has an arbitrary origin per JVM).
     pub clock_offset_ms: u64,
-}
-
-/// Timers of a ZooKeeper server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum ZkTimer {
-    /// LOOKING: the notification poll timed out (200 ms doubling to 60 s).
-    ElectionPoll,
-    /// LOOKING: `finalizeWait` after the proposal reached a quorum.
-    Finalize,
-    /// An election connection attempt gives up (`cnxTimeout`).
-    ElectionConnect(ServerId),
-    /// LEADING: the `tickTime/2` loop of `Leader.lead`.
-    LeaderTick,
-    /// LEADING: `initLimit·tickTime` for discovery and sync.
-    LeaderPhaseDeadline,
-    /// LEADING: the next expiry bucket.
-    SessionExpiry,
-    /// FOLLOWING: the leader socket's read timeout.
-    FollowerWatchdog,
-    /// FOLLOWING: retry connecting to the leader.
-    LeaderConnectRetry,
 }
 
 fn timer(t: ZkTimer) -> TimerId {

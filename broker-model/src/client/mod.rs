@@ -18,6 +18,10 @@ use crate::rng::Rng;
 use crate::time::Time;
 use std::collections::{BTreeMap, VecDeque};
 
+pub mod proto;
+
+pub use proto::AppTimer;
+
 /// `initialReconnectDelay`, `maxReconnectDelay`.
 pub const INITIAL_RECONNECT_MS: u64 = 10;
 pub const MAX_RECONNECT_MS: u64 = 30_000;
@@ -73,31 +77,6 @@ pub struct ClientConfig {
     /// Producers send from `start` until `stop`; consumers run to the end.
     pub start_ms: u64,
     pub stop_ms: u64,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum AppTimer {
-    Start,
-    Produce {
-        producer: u32,
-    },
-    /// The next reconnect pass (failover) or reconnect (STOMP).
-    Reconnect,
-    ConnectTimeout {
-        attempt: u64,
-    },
-    /// A consumer's listener finished a message.
-    Processed {
-        consumer: u32,
-    },
-    /// The inactivity monitor's read check.
-    ReadCheck {
-        attempt: u64,
-    },
-    /// The inactivity monitor's write check: a keepalive to the broker.
-    KeepAlive {
-        attempt: u64,
-    },
 }
 
 /// A consumer's client side: prefetched messages and the one its listener works on.
