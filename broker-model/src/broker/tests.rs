@@ -4,7 +4,7 @@
 use super::*;
 use crate::io::CloseReason;
 use crate::messaging::MsgId;
-use crate::zk::proto::{ClientMsg, ServerMsg};
+use crate::zk::proto::{ClientMsg, ClientTimer, ServerMsg};
 use crate::zk::SessionId;
 
 const CLIENT: ConnId = ConnId::In(10);

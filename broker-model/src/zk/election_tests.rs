@@ -3,8 +3,9 @@
 //! when it times out; while a server waits out `finalizeWait` nothing is broadcast, a vote that
 //! does not beat its proposal only restarts the wait, and the poll timer stays off.
 
+use super::proto::ZkTimer;
 use super::proto::{Notification, PeerState};
-use super::server::{PeerAddrs, ServerConfig, ZkServer, ZkTimer};
+use super::server::{PeerAddrs, ServerConfig, ZkServer};
 use super::{EnsembleConfig, Zxid};
 use crate::io::{Addr, ConnId, Effect, HostId, Input, Message, TimerId};
 use crate::time::Time;
