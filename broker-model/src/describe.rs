@@ -113,7 +113,7 @@ impl Message {
 impl TimerId {
     pub fn trace_kind(&self) -> TraceKind {
         match self {
-            TimerId::Zk(_) | TimerId::Broker(BrokerTimer::ZkClient { .. }) => TraceKind::Zk,
+            TimerId::Zk(_) | TimerId::ZkClient { .. } => TraceKind::Zk,
             TimerId::Broker(BrokerTimer::SlaveRetry { .. } | BrokerTimer::TransferWritten { .. }) => {
                 TraceKind::Store
             }
@@ -129,7 +129,8 @@ impl TimerId {
                 BrokerTimer::Startup | BrokerTimer::Restart { .. } | BrokerTimer::MasterRecovered { .. },
             ) => Weight::Chatter,
             TimerId::Zk(ZkTimer::LeaderTick | ZkTimer::SessionExpiry | ZkTimer::FollowerWatchdog)
-            | TimerId::Broker(BrokerTimer::ZkClient { .. } | BrokerTimer::KeepAlive { .. })
+            | TimerId::ZkClient { .. }
+            | TimerId::Broker(BrokerTimer::KeepAlive { .. })
             | TimerId::App(
                 AppTimer::Produce { .. } | AppTimer::Processed { .. } | AppTimer::KeepAlive { .. },
             )
@@ -210,7 +211,7 @@ impl fmt::Display for TimerName {
             TimerId::Zk(ZkTimer::SessionExpiry) => "session expiry bucket",
             TimerId::Zk(ZkTimer::FollowerWatchdog) => "follower read check",
             TimerId::Zk(ZkTimer::LeaderConnectRetry) => "retry connecting to the leader",
-            TimerId::Broker(BrokerTimer::ZkClient { kind, .. }) => return write!(f, "zk client {kind:?}"),
+            TimerId::ZkClient { kind, .. } => return write!(f, "zk client {kind:?}"),
             TimerId::Broker(BrokerTimer::Startup) => "JVM started",
             TimerId::Broker(BrokerTimer::Stopped { .. }) => {
                 "broker stop reached the store: closing the zookeeper group"

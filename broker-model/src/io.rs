@@ -7,7 +7,9 @@ use crate::broker::proto::{BrokerRecord, BrokerTimer, ReplMsg};
 use crate::client::proto::AppTimer;
 use crate::messaging::{AckMode, Dest, FromBroker, MsgId, ToBroker, WIRE_OVERHEAD};
 use crate::time::Time;
-use crate::zk::proto::{ClientMsg, Notification, QuorumMsg, ServerMsg, SessionId, ZkRecord, ZkTimer};
+use crate::zk::proto::{
+    ClientMsg, ClientTimer, Notification, QuorumMsg, ServerMsg, SessionId, ZkRecord, ZkTimer,
+};
 use std::fmt;
 
 /// A host of the topology (a machine with one network address).
@@ -27,12 +29,41 @@ impl fmt::Display for Addr {
     }
 }
 
-/// A process's name for one of its connections. `Out` ids are chosen by the process when it
+/// The part of a process that owns a connection it opened or a timer it set. A process routes
+/// each input to the component its id names; embedded components (a broker's ZooKeeper client
+/// handles, later its network bridges) number their own connections without sharing a counter
+/// or bits of one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Component {
+    /// The process itself: a ZooKeeper server, a broker's store, an application's transport.
+    Own,
+    /// An embedded ZooKeeper client: the process's `handle`-th `ZooKeeper` object (a broker
+    /// makes a new one for every `BrokerService` and after every session expiry).
+    ZkClient { handle: u32 },
+}
+
+/// A process's name for one of its connections. `Out` ids are chosen by the component that
 /// connects; `In` ids are given by the driver when a connection is accepted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ConnId {
-    Out(u64),
+    Out { owner: Component, n: u32 },
     In(u64),
+}
+
+impl ConnId {
+    /// `owner`'s next connection: `last` counts the ones it opened (ids are never reused).
+    pub fn next_out(owner: Component, last: &mut u32) -> ConnId {
+        *last = last.checked_add(1).expect("a component opened 2^32 connections");
+        ConnId::Out { owner, n: *last }
+    }
+
+    /// Who opened it (`None` for an accepted connection).
+    pub fn owner(self) -> Option<Component> {
+        match self {
+            ConnId::Out { owner, .. } => Some(owner),
+            ConnId::In(_) => None,
+        }
+    }
 }
 
 /// Every message that crosses a connection.
@@ -122,12 +153,17 @@ pub enum Input {
     },
 }
 
-/// A timer, named by the process that owns it. Setting a timer that is already set moves it.
+/// A timer, named by the process (or the embedded component) that owns it. Setting a timer that is already set moves it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum TimerId {
     Zk(ZkTimer),
     Broker(BrokerTimer),
     App(AppTimer),
+    /// An embedded ZooKeeper client's, routed by its handle (`Component::ZkClient`).
+    ZkClient {
+        handle: u32,
+        kind: ClientTimer,
+    },
 }
 
 /// A durable record on a process's disk. Records are appended; a crash loses unsynced ones.

@@ -24,5 +24,5 @@ pub mod store;
 pub mod time;
 pub mod zk;
 
-pub use io::{Addr, ConnId, Effect, HostId, Input, Message, Observation, Record, TimerId};
+pub use io::{Addr, Component, ConnId, Effect, HostId, Input, Message, Observation, Record, TimerId};
 pub use time::Time;

@@ -13,7 +13,9 @@
 
 use crate::destination::{Delivery, Destinations};
 use crate::elector::{self, eid_of_node_name, Member, NodeState};
-use crate::io::{Addr, ConnId, DemoteReason, Effect, HostId, Input, Message, Observation, Record, TimerId};
+use crate::io::{
+    Addr, Component, ConnId, DemoteReason, Effect, HostId, Input, Message, Observation, Record, TimerId,
+};
 use crate::messaging::{Dest, FromBroker, Msg, ToBroker, DLQ};
 use crate::rng::Rng;
 use crate::store::{Entry, Log, LogFile, LogOp};
@@ -23,14 +25,21 @@ use crate::zk::proto::{CreateMode, Op, OpResult, WatchKind, ZkError};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 
+mod group;
+mod master;
 pub mod proto;
-mod replication;
 mod serve;
+mod slave;
 #[cfg(test)]
 mod tests;
+mod writer;
 
+use group::ZkOp;
+use master::{MasterPhase, MasterStore, SlaveSession};
 pub use proto::{BrokerRecord, BrokerTimer, ReplMsg};
-use serve::{drop_client, on_client_command};
+use serve::{drop_client, on_client_command, ClientConn};
+use slave::SlaveStore;
+use writer::Writer;
 
 /// OpenWire's inactivity monitor sends a `KeepAliveInfo` this often (`maxInactivityDuration`/3).
 pub const KEEPALIVE_MS: u64 = 10_000;
@@ -189,116 +198,6 @@ pub struct BrokerConfig {
     pub planted_bug: Option<PlantedBug>,
 }
 
-/// What an outstanding ZooKeeper request was for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum ZkOp {
-    CreateParent,
-    Join,
-    Update,
-    GetChildren,
-    GetData { name: String },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum MasterPhase {
-    Recovering,
-    /// `wal_sync_to`: waiting for `replicas/2` slaves to catch up.
-    WaitingForSlaves,
-    Serving,
-}
-
-/// A store operation queued for the write thread.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Pending {
-    op: LogOp,
-    /// `syncNeeded`: the batch forces (fsync and/or slave acks) before it completes.
-    sync: bool,
-    /// A response to send when done: (client connection, correlation id).
-    reply: Option<(ConnId, u64)>,
-}
-
-/// A batch written and waiting for its sync condition.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Batch {
-    end: u64,
-    /// The local fsync still outstanding.
-    fsync: Option<u64>,
-    ops: Vec<Pending>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Writer {
-    queue: VecDeque<Pending>,
-    blocked: Option<Batch>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct SlaveSession {
-    node_id: Option<String>,
-    /// The sync position given to this slave; WAL frames stream after it.
-    sync_position: Option<u64>,
-    caught_up: bool,
-    acked: u64,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct ClientConn {
-    reconnect: bool,
-    /// OpenWire (inactivity monitor on) rather than STOMP (heart-beats off by default).
-    openwire: bool,
-    last_read: Time,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct MasterStore {
-    phase: MasterPhase,
-    /// `wal_sync_to(wal_append_position)` at start: what slaves must reach before serving.
-    required: u64,
-    /// Replication sessions by connection.
-    sessions: BTreeMap<ConnId, SlaveSession>,
-    writer: Writer,
-    clients: BTreeMap<ConnId, ClientConn>,
-    destinations: Destinations,
-    /// `producerSequenceIdTracker`: the last sequence id logged per producer.
-    producer_seq: BTreeMap<u32, u64>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct SlaveStore {
-    target: String,
-    conn: Option<ConnId>,
-    caught_up: bool,
-    /// The master's position at sync: what a download covers.
-    sync_position: Option<u64>,
-    /// WAL frames received while downloading, written once the download is; whether any of
-    /// them asked for an msync.
-    early_wal: Vec<Entry>,
-    early_sync: bool,
-    /// Where the download starts: the log is cut back there only once the download is written
-    /// (until then the stash — the old log — is what the slave has).
-    download_from: Option<u64>,
-    download: Option<(Vec<Entry>, u64)>,
-    /// msyncs in flight: token → position to ack.
-    syncing: BTreeMap<u64, u64>,
-}
-
-impl SlaveStore {
-    /// A slave of `target`, not yet attached.
-    fn new(target: String, conn: Option<ConnId>) -> SlaveStore {
-        SlaveStore {
-            target,
-            conn,
-            caught_up: false,
-            sync_position: None,
-            early_wal: Vec::new(),
-            early_sync: false,
-            download_from: None,
-            download: None,
-            syncing: BTreeMap::new(),
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Store {
     Idle,
@@ -339,7 +238,10 @@ pub struct Broker {
     log: Log,
     instances_started: u32,
     instance: Option<Instance>,
-    next_conn: u64,
+    last_conn: u32,
+    /// `ZooKeeper` objects made so far (each new one is `Component::ZkClient` with the next
+    /// handle).
+    zk_handles: u32,
     next_token: u64,
 }
 
@@ -365,7 +267,8 @@ impl Broker {
             log,
             instances_started: 0,
             instance: None,
-            next_conn: 0,
+            last_conn: 0,
+            zk_handles: 0,
             next_token: 0,
         }
     }
@@ -403,9 +306,13 @@ impl Broker {
     }
 
     fn new_conn(&mut self) -> ConnId {
-        self.next_conn += 1;
-        assert!(self.next_conn < 1 << 32, "broker conn ids overflow into zk client space");
-        ConnId::Out(self.next_conn)
+        ConnId::next_out(Component::Own, &mut self.last_conn)
+    }
+
+    /// The handle of a new `ZooKeeper` object.
+    fn new_zk_handle(&mut self) -> u32 {
+        self.zk_handles = self.zk_handles.checked_add(1).expect("2^32 ZooKeeper handles");
+        self.zk_handles
     }
 
     /// `BrokerService.start()` → `ElectingLevelDBStore.init()`: a new ZooKeeper session.
@@ -414,9 +321,10 @@ impl Broker {
         self.instances_started += 1;
         let number = self.instances_started;
         fx.push(Effect::Observe { observation: Observation::BrokerStarted { instance: number } });
+        let handle = self.new_zk_handle();
         let zk = ZkClient::new(
             now,
-            number,
+            handle,
             self.config.zk_hosts.clone(),
             self.config.zk_session_timeout_ms,
             &mut self.rng,
@@ -444,6 +352,16 @@ impl Broker {
     pub fn on_input(&mut self, now: Time, input: Input, fx: &mut Vec<Effect>) {
         match input {
             Input::Timer { timer: TimerId::Broker(t) } => self.on_timer(now, t, fx),
+            Input::Timer { timer: TimerId::ZkClient { handle, kind } } => {
+                let Some(inst) = self.instance.as_mut() else {
+                    return self.after_input(fx);
+                };
+                if inst.zk.owns_timer(handle) {
+                    let mut events = Vec::new();
+                    inst.zk.on_timer(now, kind, &mut self.rng, fx, &mut events);
+                    self.on_zk_events(now, events, fx);
+                }
+            }
             Input::Timer { timer } => panic!("foreign timer {timer:?}"),
             Input::Connected { conn } => self.on_connected(now, conn, fx),
             Input::ConnectFailed { conn, .. } | Input::Closed { conn, .. } => {
@@ -465,6 +383,10 @@ impl Broker {
             }
             Input::Synced { token } => self.on_synced(token, fx),
         }
+        self.after_input(fx);
+    }
+
+    fn after_input(&mut self, fx: &mut Vec<Effect>) {
         // The write thread runs whatever this input queued, as one batch (group commit).
         self.run_writer(fx);
         self.invariants();
@@ -482,17 +404,6 @@ impl Broker {
                 if self.instance.is_none() && instance == self.instances_started {
                     self.start_instance(now, fx);
                 }
-            }
-            BrokerTimer::ZkClient { generation, kind } => {
-                let Some(inst) = self.instance.as_mut() else {
-                    return;
-                };
-                if !inst.zk.owns_timer(generation) {
-                    return;
-                }
-                let mut events = Vec::new();
-                inst.zk.on_timer(now, kind, &mut self.rng, fx, &mut events);
-                self.on_zk_events(now, events, fx);
             }
             BrokerTimer::MasterRecovered { instance } => self.on_master_recovered(now, instance, fx),
             BrokerTimer::SlaveRetry { instance } => {
@@ -545,387 +456,8 @@ impl Broker {
     }
 
     // ---------------------------------------------------------------------------------------
-    // ZooKeeper group (`ZooKeeperGroup`, `ZooKeeperTreeTracker`, `ClusteredSingleton`).
-
-    fn zk_request(&mut self, now: Time, op: Op, purpose: ZkOp, fx: &mut Vec<Effect>) {
-        let inst = self.instance.as_mut().expect("an instance");
-        let mut events = Vec::new();
-        let xid = inst.zk.request(now, op, fx, &mut events);
-        inst.zk_ops.insert(xid, purpose);
-        // A request while disconnected fails at once; nothing else to do with it.
-        for event in events {
-            if let ZkEvent::Reply { xid, .. } = event {
-                inst.zk_ops.remove(&xid);
-            }
-        }
-    }
-
-    fn on_zk_events(&mut self, now: Time, events: Vec<ZkEvent>, fx: &mut Vec<Effect>) {
-        for event in events {
-            if self.instance.is_none() {
-                return;
-            }
-            self.on_zk_event(now, event, fx);
-        }
-    }
-
-    fn on_zk_event(&mut self, now: Time, event: ZkEvent, fx: &mut Vec<Effect>) {
-        match event {
-            ZkEvent::SyncConnected { session } => {
-                fx.push(Effect::Observe { observation: Observation::BrokerSessionConnected { session } });
-                self.on_group_connected(now, fx);
-            }
-            ZkEvent::Disconnected => {
-                let inst = self.instance.as_mut().expect("checked");
-                let session = inst.zk.session().expect("was connected");
-                fx.push(Effect::Observe { observation: Observation::BrokerSessionDisconnected { session } });
-                // `ZooKeeperGroup.onDisconnected`: members = {}.
-                inst.members.clear();
-                inst.zk_ops.clear();
-                self.changed(now, fx);
-            }
-            ZkEvent::Expired => {
-                let inst = self.instance.as_mut().expect("checked");
-                if let Some(session) = inst.zk.session() {
-                    fx.push(Effect::Observe { observation: Observation::BrokerSessionExpired { session } });
-                }
-                // `ZKClient`: `_zk = null; tryConnect()` — a new session; the node rejoins with a
-                // new, larger eid because its old znode is gone.
-                let generation = inst.zk.generation() + 1000;
-                inst.zk = ZkClient::new(
-                    now,
-                    generation,
-                    self.config.zk_hosts.clone(),
-                    self.config.zk_session_timeout_ms,
-                    &mut self.rng,
-                    fx,
-                );
-                inst.my_name = None;
-                inst.joining = false;
-                inst.published = None;
-            }
-            ZkEvent::Reply { xid, result } => self.on_zk_reply(now, xid, result, fx),
-            ZkEvent::Watch { kind, path } => self.on_watch(now, kind, path, fx),
-        }
-    }
-
-    fn on_group_connected(&mut self, now: Time, fx: &mut Vec<Effect>) {
-        if self.instance.as_ref().is_some_and(|i| i.stopping) {
-            // A stopping broker's group only needs its session, to close it (docs/fidelity.md).
-            return;
-        }
-        let zk_path = self.config.zk_path.clone();
-        // `ZooKeeperGroupFactory.create`: the group path is created with its parents.
-        let mut prefix = String::new();
-        for part in zk_path.split('/').filter(|p| !p.is_empty()) {
-            prefix.push('/');
-            prefix.push_str(part);
-            let op = Op::Create { path: prefix.clone(), data: String::new(), mode: CreateMode::Persistent };
-            self.zk_request(now, op, ZkOp::CreateParent, fx);
-        }
-        // The tree tracker is rebuilt on every connect (AMQ-5082).
-        let op = Op::GetChildren { path: zk_path.clone(), watch: true };
-        self.zk_request(now, op, ZkOp::GetChildren, fx);
-        let inst = self.instance.as_ref().expect("checked");
-        match inst.my_name.clone() {
-            None => self.join(now, fx),
-            // `ClusteredSingleton.onConnected` → `join(last state)`: update the same eid.
-            Some(name) => {
-                let state = self.current_state();
-                let path = format!("{zk_path}/{name}");
-                let op = Op::SetData { path, data: state.to_json(), version: None };
-                self.zk_request(now, op, ZkOp::Update, fx);
-                self.instance.as_mut().expect("checked").published = Some(state);
-            }
-        }
-        self.changed(now, fx);
-    }
-
-    fn join(&mut self, now: Time, fx: &mut Vec<Effect>) {
-        let state = self.current_state();
-        let path = format!("{}/0", self.config.zk_path);
-        let op = Op::Create { path, data: state.to_json(), mode: CreateMode::EphemeralSequential };
-        self.zk_request(now, op, ZkOp::Join, fx);
-        let inst = self.instance.as_mut().expect("checked");
-        inst.joining = true;
-        inst.published = Some(state);
-    }
-
-    fn on_zk_reply(&mut self, now: Time, xid: u64, result: Result<OpResult, ZkError>, fx: &mut Vec<Effect>) {
-        let inst = self.instance.as_mut().expect("checked");
-        let Some(purpose) = inst.zk_ops.remove(&xid) else {
-            return;
-        };
-        match (purpose, result) {
-            (ZkOp::CreateParent, _) => {}
-            (ZkOp::Join, Ok(OpResult::Created { path })) => {
-                let name = path.rsplit('/').next().expect("a path").to_string();
-                let eid = eid_of_node_name(&name).expect("a member name");
-                let session = inst.zk.session().expect("connected");
-                inst.my_name = Some(name);
-                inst.joining = false;
-                fx.push(Effect::Observe { observation: Observation::BrokerJoined { eid, session } });
-                self.changed(now, fx);
-            }
-            (ZkOp::Join, _) => {
-                inst.joining = false;
-            }
-            (ZkOp::Update, Err(ZkError::NoNode)) => {
-                // The old znode is gone (its session expired): re-join with a new eid.
-                inst.my_name = None;
-                self.join(now, fx);
-            }
-            (ZkOp::Update, _) => {}
-            (ZkOp::GetChildren, Ok(OpResult::Children { names })) => {
-                let names: Vec<String> =
-                    names.into_iter().filter(|n| eid_of_node_name(n).is_some()).collect();
-                inst.members.retain(|name, _| names.contains(name));
-                let new: Vec<String> = names.into_iter().filter(|n| !inst.members.contains_key(n)).collect();
-                for name in &new {
-                    inst.members.insert(name.clone(), None);
-                }
-                for name in new {
-                    let path = format!("{}/{name}", self.config.zk_path);
-                    self.zk_request(now, Op::GetData { path, watch: true }, ZkOp::GetData { name }, fx);
-                }
-                self.changed(now, fx);
-            }
-            (ZkOp::GetChildren, _) => {}
-            (ZkOp::GetData { name }, Ok(OpResult::Data { data, .. })) => {
-                if let Some(slot) = inst.members.get_mut(&name) {
-                    *slot = NodeState::from_json(&data);
-                }
-                self.changed(now, fx);
-            }
-            (ZkOp::GetData { name }, Err(ZkError::NoNode)) => {
-                inst.members.remove(&name);
-                self.changed(now, fx);
-            }
-            (ZkOp::GetData { .. }, _) => {}
-        }
-    }
-
-    fn on_watch(&mut self, now: Time, kind: WatchKind, path: String, fx: &mut Vec<Effect>) {
-        let zk_path = self.config.zk_path.clone();
-        match kind {
-            WatchKind::NodeChildrenChanged if path == zk_path => {
-                self.zk_request(now, Op::GetChildren { path, watch: true }, ZkOp::GetChildren, fx);
-            }
-            WatchKind::NodeDataChanged | WatchKind::NodeCreated => {
-                let Some(name) = path.strip_prefix(&format!("{zk_path}/")).map(str::to_string) else {
-                    return;
-                };
-                self.zk_request(now, Op::GetData { path, watch: true }, ZkOp::GetData { name }, fx);
-            }
-            WatchKind::NodeDeleted => {
-                if let Some(name) = path.strip_prefix(&format!("{zk_path}/")) {
-                    let inst = self.instance.as_mut().expect("checked");
-                    inst.members.remove(name);
-                    self.changed(now, fx);
-                }
-            }
-            WatchKind::NodeChildrenChanged => {}
-        }
-    }
-
-    // ---------------------------------------------------------------------------------------
-    // `MasterElector.change_listener.changed`.
-
-    /// The members with this broker's name, oldest first.
-    fn same_name_members(&self) -> Vec<Member> {
-        let inst = self.instance.as_ref().expect("checked");
-        inst.members
-            .iter()
-            .filter_map(|(name, state)| {
-                let state = state.as_ref()?;
-                (state.id == self.config.broker_name)
-                    .then(|| Member { eid: eid_of_node_name(name).expect("filtered"), state: state.clone() })
-            })
-            .collect()
-    }
-
-    fn current_state(&self) -> NodeState {
-        let inst = self.instance.as_ref().expect("checked");
-        NodeState {
-            id: self.config.broker_name.clone(),
-            container: None,
-            address: inst.address.clone(),
-            position: inst.position,
-            weight: self.config.weight,
-            elected: inst.elected.clone(),
-        }
-    }
-
-    fn changed(&mut self, now: Time, fx: &mut Vec<Effect>) {
-        // Each pass may start or stop a role synchronously; re-run until nothing moves.
-        for _ in 0..4 {
-            if !self.changed_once(now, fx) {
-                return;
-            }
-        }
-    }
-
-    /// One evaluation of the elector; returns whether a store transition ran.
-    fn changed_once(&mut self, now: Time, fx: &mut Vec<Effect>) -> bool {
-        let Some(inst) = self.instance.as_ref() else {
-            return false;
-        };
-        if inst.stopping {
-            return false;
-        }
-        let members = self.same_name_members();
-        let my_eid = inst.my_name.as_deref().and_then(eid_of_node_name);
-        let is_head = my_eid.is_some() && members.first().map(|m| &m.eid) == my_eid.as_ref();
-        let previous = inst.elected.clone();
-        let elected = if is_head && self.config.planted_bug != Some(PlantedBug::HeadNeverElects) {
-            elector::elect(&members, self.config.replicas, previous.as_deref()).ok()
-        } else {
-            None
-        };
-        if elected.is_some() && elected != previous {
-            let eid = elected.clone().expect("checked");
-            let position = members.iter().find(|m| m.eid == eid).map(|m| m.state.position).unwrap_or(-1);
-            fx.push(Effect::Observe { observation: Observation::Elected { eid, position } });
-        }
-        let master_elected = members.first().and_then(|head| head.state.elected.clone());
-        let target = master_elected
-            .as_ref()
-            .and_then(|eid| members.iter().find(|m| &m.eid == eid))
-            .and_then(|m| m.state.address.clone());
-        let inst = self.instance.as_mut().expect("checked");
-        inst.elected = elected;
-        let mut transition = false;
-        if master_elected.is_some() {
-            inst.position = -1;
-        } else if inst.connected_address.is_none() && inst.address.is_none() && !inst.updating_store {
-            inst.position = self.log.end() as i64;
-        }
-        let is_master = matches!(inst.store, Store::Master(_));
-        let me = my_eid.is_some() && master_elected == my_eid;
-        let ignore_loss =
-            self.config.planted_bug == Some(PlantedBug::MasterIgnoresDisconnect) && !inst.zk.is_connected();
-        if !me && is_master && !inst.updating_store && !ignore_loss {
-            self.demote(now, DemoteReason::NotElected, fx);
-            return false;
-        }
-        if me && !is_master && !inst.updating_store {
-            self.promote(now, my_eid.expect("checked"), fx);
-            transition = true;
-        }
-        let inst = self.instance.as_mut().expect("checked");
-        if !matches!(inst.store, Store::Master(_)) && target != inst.connected_address {
-            match target {
-                Some(target) => self.start_slave(now, target, fx),
-                None => self.stop_slave(fx),
-            }
-            transition = true;
-        }
-        self.publish(now, fx);
-        transition
-    }
-
-    fn publish(&mut self, now: Time, fx: &mut Vec<Effect>) {
-        let inst = self.instance.as_ref().expect("checked");
-        if !inst.zk.is_connected() || inst.joining {
-            return;
-        }
-        let Some(name) = inst.my_name.clone() else {
-            return;
-        };
-        let state = self.current_state();
-        if inst.published.as_ref() == Some(&state) {
-            return;
-        }
-        let path = format!("{}/{name}", self.config.zk_path);
-        let op = Op::SetData { path, data: state.to_json(), version: None };
-        self.zk_request(now, op, ZkOp::Update, fx);
-        self.instance.as_mut().expect("checked").published = Some(state);
-    }
-
-    // ---------------------------------------------------------------------------------------
-    // Store roles.
-
-    /// "Promoted to master": `start_master` — recovery, bind, then (remote sync) wait for slaves.
-    fn promote(&mut self, now: Time, eid: String, fx: &mut Vec<Effect>) {
-        self.stop_slave(fx);
-        let inst = self.instance.as_mut().expect("checked");
-        inst.updating_store = true;
-        inst.store = Store::Master(Box::new(MasterStore {
-            phase: MasterPhase::Recovering,
-            required: 0,
-            sessions: BTreeMap::new(),
-            writer: Writer::default(),
-            clients: BTreeMap::new(),
-            destinations: Destinations::default(),
-            producer_seq: BTreeMap::new(),
-        }));
-        fx.push(Effect::Observe { observation: Observation::Promoted { eid } });
-        let at = now.add_ms(self.config.recovery_ms);
-        let timer = TimerId::Broker(BrokerTimer::MasterRecovered { instance: inst.number });
-        fx.push(Effect::SetTimer { timer, at });
-    }
-
-    fn on_master_recovered(&mut self, now: Time, instance: u32, fx: &mut Vec<Effect>) {
-        let Some(inst) = self.instance.as_mut() else {
-            return;
-        };
-        if inst.number != instance {
-            return;
-        }
-        let Store::Master(master) = &mut inst.store else {
-            return;
-        };
-        assert_eq!(master.phase, MasterPhase::Recovering);
-        // The index is rebuilt from the log: stored messages and the producer audit.
-        let recovered = self.log.replay();
-        for (topic, sub) in &recovered.durable {
-            master.destinations.subscribe(topic, sub, true);
-        }
-        for (dest, messages) in recovered.messages {
-            let queue = master.destinations.queue(&dest);
-            for msg in messages {
-                queue.enqueue(msg);
-            }
-        }
-        master.producer_seq = recovered.producer_seq;
-        master.required = self.log.end();
-        // `start_protocol_server`: bind, then publish the address (the callback runs at once).
-        fx.push(Effect::Listen { port: self.config.bind_port });
-        master.phase = MasterPhase::WaitingForSlaves;
-        inst.updating_store = false;
-        inst.address = Some(format!("tcp://{}:{}", self.config.hostname, self.config.bind_port));
-        // The elector sees the new address first: a master that lost its election meanwhile
-        // steps down without ever opening its client ports.
-        self.changed(now, fx);
-        if self.instance.as_ref().is_some_and(|i| i.number == instance) {
-            self.maybe_serve(now, fx);
-        }
-    }
-
-    /// `wal_sync_to(wal_append_position)` returns once `replicas/2` slaves caught up (skipped
-    /// without a remote part); then the locker releases and the broker opens its connectors.
-    fn maybe_serve(&mut self, now: Time, fx: &mut Vec<Effect>) {
-        let needed = self.config.sync.slave_acks(self.config.replicas);
-        let Some(inst) = self.instance.as_mut() else { return };
-        let Store::Master(master) = &mut inst.store else {
-            return;
-        };
-        if master.phase != MasterPhase::WaitingForSlaves {
-            return;
-        }
-        let caught_up =
-            master.sessions.values().filter(|s| s.caught_up && s.acked >= master.required).count();
-        if caught_up < needed {
-            return;
-        }
-        master.phase = MasterPhase::Serving;
-        inst.serving = true;
-        fx.push(Effect::Listen { port: self.config.openwire_port });
-        fx.push(Effect::Listen { port: self.config.stomp_port });
-        fx.push(Effect::Observe { observation: Observation::Serving { on: true } });
-        let timer = TimerId::Broker(BrokerTimer::KeepAlive { instance: inst.number });
-        fx.push(Effect::SetTimer { timer, at: now.add_ms(KEEPALIVE_MS) });
-    }
+    // Stopping: demotion as an in-JVM restart. (The group and the elector: `group.rs`; the
+    // store roles: `master.rs`, `slave.rs`, `writer.rs`; serving clients: `serve.rs`.)
 
     /// "Demoted to slave": `stop_master` and `broker.requestRestart(); broker.stop()` run at
     /// once (two tasks of the broker's task runner). The connectors and the replication server
@@ -1007,50 +539,6 @@ impl Broker {
         let at = now.add_ms(self.config.restart_delay_ms);
         let timer = TimerId::Broker(BrokerTimer::Restart { instance: self.instances_started });
         fx.push(Effect::SetTimer { timer, at });
-    }
-
-    fn start_slave(&mut self, now: Time, target: String, fx: &mut Vec<Effect>) {
-        self.stop_slave(fx);
-        let inst = self.instance.as_mut().expect("checked");
-        inst.connected_address = Some(target.clone());
-        inst.store = Store::Slave(SlaveStore::new(target.clone(), None));
-        self.connect_slave(now, target, fx);
-    }
-
-    fn connect_slave(&mut self, now: Time, target: String, fx: &mut Vec<Effect>) {
-        let addr = self.resolve(&target);
-        let conn = self.new_conn();
-        let inst = self.instance.as_mut().expect("checked");
-        let Store::Slave(slave) = &mut inst.store else { unreachable!() };
-        slave.caught_up = false;
-        slave.sync_position = None;
-        slave.early_wal.clear();
-        slave.early_sync = false;
-        slave.download_from = None;
-        slave.download = None;
-        slave.syncing.clear();
-        match addr {
-            Some(addr) => {
-                slave.conn = Some(conn);
-                fx.push(Effect::Connect { conn, target: addr });
-            }
-            // An address it cannot resolve is a session error too: retry later.
-            None => {
-                let timer = TimerId::Broker(BrokerTimer::SlaveRetry { instance: inst.number });
-                fx.push(Effect::SetTimer { timer, at: now.add_ms(self.config.slave_retry_ms) });
-            }
-        }
-    }
-
-    fn stop_slave(&mut self, fx: &mut Vec<Effect>) {
-        let inst = self.instance.as_mut().expect("checked");
-        if let Store::Slave(slave) = &inst.store {
-            if let Some(conn) = slave.conn {
-                fx.push(Effect::Close { conn });
-            }
-            inst.store = Store::Idle;
-        }
-        inst.connected_address = None;
     }
 
     /// `tcp://host:port` → an address, through the broker's resolver.

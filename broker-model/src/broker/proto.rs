@@ -2,15 +2,10 @@
 //! master and its slaves, and the records it keeps on disk.
 
 use crate::store::{Entry, LogFile};
-use crate::zk::proto::ClientTimer;
 
 /// Timers of a broker process.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum BrokerTimer {
-    ZkClient {
-        generation: u32,
-        kind: ClientTimer,
-    },
     /// The process finished booting: start the first `BrokerService`.
     Startup,
     /// A demoted broker's `BrokerService.stop()` reached the store's `doStop`.

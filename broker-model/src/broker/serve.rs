@@ -2,6 +2,15 @@
 //! producer audit, acks, poison acks to the DLQ, topic fan-out and dispatch.
 
 use super::*;
+use writer::Pending;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct ClientConn {
+    pub(super) reconnect: bool,
+    /// OpenWire (inactivity monitor on) rather than STOMP (heart-beats off by default).
+    pub(super) openwire: bool,
+    pub(super) last_read: Time,
+}
 
 pub(super) fn on_client_command(
     master: &mut MasterStore,

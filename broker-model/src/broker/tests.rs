@@ -302,10 +302,10 @@ fn a_slave_keeps_its_stash_until_the_download_is_written_and_msyncs_before_ackin
     assert!(fx.iter().any(|e| matches!(e, Effect::Send { message: Message::Repl(ReplMsg::WalAck { position: p }), .. } if *p == next.end())));
 }
 
-/// Starts `broker` as a slave of 10.0.0.2 whose replication connection is `ConnId::Out(99)`.
+/// Starts `broker` as a slave of 10.0.0.2 whose replication connection is its 99th.
 fn attach_slave(broker: &mut Broker) -> ConnId {
     broker.start_instance(Time::ZERO, &mut Vec::new());
-    let master = ConnId::Out(99);
+    let master = ConnId::Out { owner: Component::Own, n: 99 };
     let inst = broker.instance.as_mut().expect("started");
     let target = "tcp://10.0.0.2:62621".to_string();
     inst.connected_address = Some(target.clone());
@@ -396,16 +396,15 @@ fn a_demoted_master_that_reconnects_during_its_stop_closes_its_session_at_once()
     let (timer, at) = fx
         .iter()
         .find_map(|e| match e {
-            Effect::SetTimer {
-                timer: TimerId::Broker(t @ BrokerTimer::ZkClient { kind: ClientTimer::Reconnect, .. }),
-                at,
-            } => Some((*t, *at)),
+            Effect::SetTimer { timer: t @ TimerId::ZkClient { kind: ClientTimer::Reconnect, .. }, at } => {
+                Some((*t, *at))
+            }
             _ => None,
         })
         .expect("a reconnect is scheduled");
     assert!(at < stopped, "the reconnect (jitter < 1 s) must fall inside the stop for this test: {at}");
     let mut fx = Vec::new();
-    broker.on_input(at, Input::Timer { timer: TimerId::Broker(timer) }, &mut fx);
+    broker.on_input(at, Input::Timer { timer }, &mut fx);
     zk_connect(&mut broker, &fx, at);
     let mut fx = Vec::new();
     broker.on_input(

@@ -12,7 +12,7 @@
 //! body under a new message id, so the broker cannot recognise it.
 
 use crate::audit::Audit;
-use crate::io::{Addr, ConnId, Effect, Input, Message, Observation, TimerId};
+use crate::io::{Addr, Component, ConnId, Effect, Input, Message, Observation, TimerId};
 use crate::messaging::{AckMode, ConsumerInfo, Dest, FromBroker, Msg, MsgId, ToBroker};
 use crate::rng::Rng;
 use crate::time::Time;
@@ -109,7 +109,7 @@ pub struct Client {
     conn: Option<ConnId>,
     connected: bool,
     ever_connected: bool,
-    next_conn: u64,
+    last_conn: u32,
     /// The remaining URIs of the current pass.
     pass: VecDeque<usize>,
     current: Option<usize>,
@@ -156,7 +156,7 @@ impl Client {
             conn: None,
             connected: false,
             ever_connected: false,
-            next_conn: 0,
+            last_conn: 0,
             pass: VecDeque::new(),
             current: None,
             failed: None,
@@ -305,8 +305,7 @@ impl Client {
             fx.push(Effect::SetTimer { timer: TimerId::App(AppTimer::Reconnect), at: now.add_ms(wait) });
             return;
         };
-        self.next_conn += 1;
-        let conn = ConnId::Out(self.next_conn);
+        let conn = ConnId::next_out(Component::Own, &mut self.last_conn);
         self.conn = Some(conn);
         self.current = Some(uri);
         self.attempt += 1;

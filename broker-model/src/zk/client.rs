@@ -5,8 +5,7 @@
 
 use super::proto::{ClientMsg, ClientTimer, Op, OpResult, ServerMsg, WatchKind, ZkError};
 use super::{client_timeouts, SessionId, Zxid};
-use crate::broker::BrokerTimer;
-use crate::io::{Addr, ConnId, Effect, Message, TimerId};
+use crate::io::{Addr, Component, ConnId, Effect, Message, TimerId};
 use crate::rng::Rng;
 use crate::time::Time;
 use std::collections::BTreeSet;
@@ -50,7 +49,7 @@ enum State {
 
 #[derive(Debug, Clone)]
 pub struct ZkClient {
-    generation: u32,
+    handle: u32,
     hosts: Vec<Addr>,
     current_index: usize,
     last_connected_index: Option<usize>,
@@ -65,7 +64,7 @@ pub struct ZkClient {
     next_xid: u64,
     outstanding: BTreeSet<u64>,
     attempts: u64,
-    next_conn: u64,
+    last_conn: u32,
 }
 
 impl ZkClient {
@@ -73,7 +72,7 @@ impl ZkClient {
     /// makes the first connect attempt at once.
     pub fn new(
         now: Time,
-        generation: u32,
+        handle: u32,
         mut hosts: Vec<Addr>,
         requested_timeout_ms: u64,
         rng: &mut Rng,
@@ -82,7 +81,7 @@ impl ZkClient {
         assert!(!hosts.is_empty());
         rng.shuffle(&mut hosts);
         let mut client = ZkClient {
-            generation,
+            handle,
             current_index: hosts.len() - 1,
             hosts,
             last_connected_index: None,
@@ -97,14 +96,15 @@ impl ZkClient {
             next_xid: 0,
             outstanding: BTreeSet::new(),
             attempts: 0,
-            next_conn: 0,
+            last_conn: 0,
         };
         client.start_connect(now, fx);
         client
     }
 
-    pub fn generation(&self) -> u32 {
-        self.generation
+    /// Which of its process's `ZooKeeper` objects this is (`Component::ZkClient`).
+    pub fn handle(&self) -> u32 {
+        self.handle
     }
 
     pub fn session(&self) -> Option<SessionId> {
@@ -129,12 +129,12 @@ impl ZkClient {
         }
     }
 
-    pub fn owns_timer(&self, generation: u32) -> bool {
-        generation == self.generation
+    pub fn owns_timer(&self, handle: u32) -> bool {
+        handle == self.handle
     }
 
     fn timer(&self, kind: ClientTimer) -> TimerId {
-        TimerId::Broker(BrokerTimer::ZkClient { generation: self.generation, kind })
+        TimerId::ZkClient { handle: self.handle, kind }
     }
 
     fn timeout_ms(&self) -> u64 {
@@ -142,8 +142,7 @@ impl ZkClient {
     }
 
     fn new_conn(&mut self) -> ConnId {
-        self.next_conn += 1;
-        ConnId::Out(((self.generation as u64) << 32) | self.next_conn)
+        ConnId::next_out(Component::ZkClient { handle: self.handle }, &mut self.last_conn)
     }
 
     /// `hostProvider.next(1000)` then `startConnect`: the wrap spin and the 0–1 s jitter.

@@ -267,7 +267,8 @@ pub enum ZkTimer {
     LeaderConnectRetry,
 }
 
-/// The client's timers. `generation` tells handles of successive `ZooKeeper` objects apart.
+/// The client library's timers (inside `TimerId::ZkClient`, whose handle tells successive
+/// `ZooKeeper` objects apart).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ClientTimer {
     Ping,

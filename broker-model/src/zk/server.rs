@@ -10,7 +10,9 @@ use super::proto::{
 };
 use super::tree::DataTree;
 use super::{expiry_bucket_ms, negotiate_session_timeout, EnsembleConfig, ServerId, SessionId, Zxid};
-use crate::io::{Addr, CloseReason, ConnId, Effect, Input, Message, Observation, Record, TimerId, ZkRole};
+use crate::io::{
+    Addr, CloseReason, Component, ConnId, Effect, Input, Message, Observation, Record, TimerId, ZkRole,
+};
 use crate::rng::Rng;
 use crate::time::Time;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -202,7 +204,7 @@ pub struct ZkServer {
     election_links: BTreeMap<ServerId, ElectionLink>,
     new_sessions: BTreeMap<SessionId, PendingConnect>,
     revalidations: BTreeMap<SessionId, PendingConnect>,
-    next_conn: u64,
+    last_conn: u32,
     next_session: u64,
 }
 
@@ -239,7 +241,7 @@ impl ZkServer {
             election_links: BTreeMap::new(),
             new_sessions: BTreeMap::new(),
             revalidations: BTreeMap::new(),
-            next_conn: 0,
+            last_conn: 0,
             next_session,
             config,
         };
@@ -309,8 +311,7 @@ impl ZkServer {
     }
 
     fn new_conn(&mut self) -> ConnId {
-        self.next_conn += 1;
-        ConnId::Out(self.next_conn)
+        ConnId::next_out(Component::Own, &mut self.last_conn)
     }
 
     pub fn on_start(&mut self, now: Time, fx: &mut Vec<Effect>) {
@@ -1127,10 +1128,7 @@ impl ZkServer {
         let FollowerPhase::Connecting { attempts } = following.phase else {
             return;
         };
-        let conn = {
-            self.next_conn += 1;
-            ConnId::Out(self.next_conn)
-        };
+        let conn = ConnId::next_out(Component::Own, &mut self.last_conn);
         following.conn = conn;
         following.phase = FollowerPhase::Connecting { attempts: attempts + 1 };
         let target = self.config.peers[&following.leader].quorum;

@@ -1,92 +1,88 @@
-//! The replicated store's write thread (one batch at a time, waiting by `sync` mode) and the
-//! slave side of replication: sync, download, WAL frames, acks (model/activemq.md §2.2–2.5).
+//! The slave side of the replicated store (`SlaveLevelDBStore`, model/activemq.md §2.2–2.3):
+//! attach to the master, stash and download, WAL frames, msyncs and acks.
 
 use super::*;
-use serve::complete;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct SlaveStore {
+    pub(super) target: String,
+    pub(super) conn: Option<ConnId>,
+    pub(super) caught_up: bool,
+    /// The master's position at sync: what a download covers.
+    pub(super) sync_position: Option<u64>,
+    /// WAL frames received while downloading, written once the download is; whether any of
+    /// them asked for an msync.
+    pub(super) early_wal: Vec<Entry>,
+    pub(super) early_sync: bool,
+    /// Where the download starts: the log is cut back there only once the download is written
+    /// (until then the stash — the old log — is what the slave has).
+    pub(super) download_from: Option<u64>,
+    pub(super) download: Option<(Vec<Entry>, u64)>,
+    /// msyncs in flight: token → position to ack.
+    pub(super) syncing: BTreeMap<u64, u64>,
+}
+
+impl SlaveStore {
+    /// A slave of `target`, not yet attached.
+    pub(super) fn new(target: String, conn: Option<ConnId>) -> SlaveStore {
+        SlaveStore {
+            target,
+            conn,
+            caught_up: false,
+            sync_position: None,
+            early_wal: Vec::new(),
+            early_sync: false,
+            download_from: None,
+            download: None,
+            syncing: BTreeMap::new(),
+        }
+    }
+}
 
 impl Broker {
-    // ---------------------------------------------------------------------------------------
-    // The write thread (`DBManager`, `LevelDBClient.store`, `MasterLevelDBStore.wal_sync_to`).
+    pub(super) fn start_slave(&mut self, now: Time, target: String, fx: &mut Vec<Effect>) {
+        self.stop_slave(fx);
+        let inst = self.instance.as_mut().expect("checked");
+        inst.connected_address = Some(target.clone());
+        inst.store = Store::Slave(SlaveStore::new(target.clone(), None));
+        self.connect_slave(now, target, fx);
+    }
 
-    /// Runs queued operations: a blocked batch first; then everything queued as one batch,
-    /// written, streamed to the slaves, and — if any operation needs a sync — forced.
-    pub(super) fn run_writer(&mut self, fx: &mut Vec<Effect>) {
-        let needed = match self.config.planted_bug {
-            Some(PlantedBug::AckBeforeQuorum) => 0,
-            _ => self.config.sync.slave_acks(self.config.replicas),
-        };
-        let Some(inst) = self.instance.as_mut() else { return };
-        let Store::Master(master) = &mut inst.store else { return };
-        loop {
-            if let Some(batch) = &master.writer.blocked {
-                let acks = master.sessions.values().filter(|s| s.caught_up && s.acked >= batch.end).count();
-                if batch.fsync.is_some() || acks < needed {
-                    return;
-                }
-                let batch = master.writer.blocked.take().expect("checked");
-                complete(master, batch.ops, fx);
-                continue;
+    pub(super) fn connect_slave(&mut self, now: Time, target: String, fx: &mut Vec<Effect>) {
+        let addr = self.resolve(&target);
+        let conn = self.new_conn();
+        let inst = self.instance.as_mut().expect("checked");
+        let Store::Slave(slave) = &mut inst.store else { unreachable!() };
+        slave.caught_up = false;
+        slave.sync_position = None;
+        slave.early_wal.clear();
+        slave.early_sync = false;
+        slave.download_from = None;
+        slave.download = None;
+        slave.syncing.clear();
+        match addr {
+            Some(addr) => {
+                slave.conn = Some(conn);
+                fx.push(Effect::Connect { conn, target: addr });
             }
-            if master.writer.queue.is_empty() {
-                return;
+            // An address it cannot resolve is a session error too: retry later.
+            None => {
+                let timer = TimerId::Broker(BrokerTimer::SlaveRetry { instance: inst.number });
+                fx.push(Effect::SetTimer { timer, at: now.add_ms(self.config.slave_retry_ms) });
             }
-            let ops: Vec<Pending> = master.writer.queue.drain(..).collect();
-            let mut entries = Vec::with_capacity(ops.len());
-            for op in &ops {
-                let entry = self.log.append(op.op.clone());
-                if let LogOp::Add { msg } = &*entry.op {
-                    let seq = master.producer_seq.entry(msg.id.producer).or_insert(0);
-                    *seq = (*seq).max(msg.id.seq);
-                }
-                fx.push(Effect::Append { record: Record::Broker(BrokerRecord::Log(entry.clone())) });
-                entries.push(entry);
-            }
-            // `replicate_wal` on every flush, to every slave past its sync.
-            let sync = self.config.sync.wal_frame_sync();
-            for (conn, session) in &master.sessions {
-                if session.sync_position.is_some() {
-                    let message = Message::Repl(ReplMsg::Wal { entries: entries.clone(), sync });
-                    fx.push(Effect::Send { conn: *conn, message });
-                }
-            }
-            if !ops.iter().any(|op| op.sync) {
-                complete(master, ops, fx);
-                continue;
-            }
-            let fsync = if self.config.sync.local_fsync() {
-                self.next_token += 1;
-                fx.push(Effect::Sync { token: self.next_token });
-                Some(self.next_token)
-            } else {
-                None
-            };
-            master.writer.blocked = Some(Batch { end: self.log.end(), fsync, ops });
         }
     }
 
-    pub(super) fn on_synced(&mut self, token: u64, fx: &mut Vec<Effect>) {
-        let Some(inst) = self.instance.as_mut() else { return };
-        match &mut inst.store {
-            Store::Master(master) => {
-                if let Some(batch) = &mut master.writer.blocked {
-                    if batch.fsync == Some(token) {
-                        batch.fsync = None;
-                    }
-                }
+    pub(super) fn stop_slave(&mut self, fx: &mut Vec<Effect>) {
+        let inst = self.instance.as_mut().expect("checked");
+        if let Store::Slave(slave) = &inst.store {
+            if let Some(conn) = slave.conn {
+                fx.push(Effect::Close { conn });
             }
-            Store::Slave(slave) => {
-                if let Some(position) = slave.syncing.remove(&token) {
-                    if let Some(conn) = slave.conn {
-                        fx.push(Effect::Send { conn, message: Message::Repl(ReplMsg::WalAck { position }) });
-                    }
-                }
-            }
-            Store::Idle => {}
+            inst.store = Store::Idle;
         }
+        inst.connected_address = None;
     }
-
-    // ---------------------------------------------------------------------------------------
-    // Replication: the slave side (`SlaveLevelDBStore`).
 
     pub(super) fn on_sync_response(
         &mut self,
