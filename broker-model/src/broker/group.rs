@@ -14,6 +14,22 @@ pub(super) enum ZkOp {
     GetData { name: String },
 }
 
+impl Instance {
+    /// The group's bookkeeping between inputs: a join in flight has no name yet, a name is a
+    /// member name, requests are outstanding only on a live session.
+    pub(super) fn group_invariants(&self) {
+        if self.joining {
+            assert!(self.my_name.is_none(), "joining with a member znode already");
+        }
+        if let Some(name) = &self.my_name {
+            assert!(eid_of_node_name(name).is_some(), "not a member name: {name}");
+        }
+        if !self.zk.is_connected() {
+            assert!(self.zk_ops.is_empty(), "ZooKeeper requests outstanding without a session");
+        }
+    }
+}
+
 impl Broker {
     pub(super) fn zk_request(&mut self, now: Time, op: Op, purpose: ZkOp, fx: &mut Vec<Effect>) {
         let inst = self.instance.as_mut().expect("an instance");

@@ -34,6 +34,24 @@ pub(super) struct MasterStore {
     pub(super) producer_seq: BTreeMap<u32, u64>,
 }
 
+impl MasterStore {
+    /// What holds between inputs: slave sessions never claim more than the master wrote, a
+    /// serving phase is what `wal_sync_to` allowed, and the write thread is idle or waiting
+    /// for a reason.
+    pub(super) fn invariants(&self, log_end: u64, needed: usize) {
+        for session in self.sessions.values() {
+            assert!(session.acked <= log_end, "a slave acked {} past the log end {log_end}", session.acked);
+            if session.caught_up {
+                assert!(session.sync_position.is_some(), "a slave caught up without a sync");
+            }
+        }
+        if self.phase != MasterPhase::Recovering {
+            assert!(self.required <= log_end, "wal_sync_to past the log end");
+        }
+        self.writer.invariants(&self.sessions, log_end, needed);
+    }
+}
+
 impl Broker {
     /// "Promoted to master": `start_master` — recovery, bind, then (remote sync) wait for slaves.
     pub(super) fn promote(&mut self, now: Time, eid: String, fx: &mut Vec<Effect>) {

@@ -694,19 +694,26 @@ impl Broker {
 
     pub fn invariants(&self) {
         let Some(inst) = &self.instance else { return };
-        if inst.serving {
-            assert!(
-                matches!(&inst.store, Store::Master(m) if m.phase == MasterPhase::Serving),
-                "serving without a serving master store"
-            );
-        }
-        if let Store::Slave(slave) = &inst.store {
-            assert_eq!(inst.connected_address.as_ref(), Some(&slave.target));
-        }
-        if let Store::Master(master) = &inst.store {
-            if let Some(batch) = &master.writer.blocked {
-                assert!(batch.end <= self.log.end(), "a batch waits for a position past the log end");
+        inst.group_invariants();
+        assert_eq!(
+            inst.serving,
+            matches!(&inst.store, Store::Master(m) if m.phase == MasterPhase::Serving),
+            "serving exactly while the master store serves"
+        );
+        let log_end = self.log.end();
+        match &inst.store {
+            Store::Master(master) => {
+                let needed = match self.config.planted_bug {
+                    Some(PlantedBug::AckBeforeQuorum) => 0,
+                    _ => self.config.sync.slave_acks(self.config.replicas),
+                };
+                master.invariants(log_end, needed);
             }
+            Store::Slave(slave) => {
+                assert_eq!(inst.connected_address.as_ref(), Some(&slave.target));
+                slave.invariants(log_end);
+            }
+            Store::Idle => {}
         }
         if inst.address.is_some() {
             assert!(matches!(inst.store, Store::Master(_)), "an address without a master store");

@@ -39,6 +39,27 @@ impl SlaveStore {
     }
 }
 
+impl SlaveStore {
+    /// What holds between inputs: a slave is caught up only on a live session it synced, a
+    /// download has a start, nothing waits for an msync past what it wrote.
+    pub(super) fn invariants(&self, log_end: u64) {
+        if self.caught_up {
+            assert!(self.conn.is_some(), "caught up without a replication connection");
+            assert!(self.sync_position.is_some(), "caught up without a sync response");
+            assert!(
+                self.download.is_none() && self.early_wal.is_empty(),
+                "caught up with a download pending"
+            );
+        }
+        if self.download.is_some() {
+            assert!(self.download_from.is_some(), "a download without a start");
+        }
+        for position in self.syncing.values() {
+            assert!(*position <= log_end, "an msync acks {position} past the log end {log_end}");
+        }
+    }
+}
+
 impl Broker {
     pub(super) fn start_slave(&mut self, now: Time, target: String, fx: &mut Vec<Effect>) {
         self.stop_slave(fx);

@@ -456,3 +456,100 @@ fn a_bind_failure_after_the_demotion_is_moot() {
     broker.on_input(stopped, Input::ListenFailed { port: 62621 }, &mut Vec::new());
     assert!(broker.instance.is_none());
 }
+
+// ---------------------------------------------------------------------------------------------
+// The group (`group.rs`) and the master store's start (`master.rs`).
+
+#[test]
+fn a_connected_broker_creates_the_group_path_watches_the_members_and_joins() {
+    let mut broker = Broker::start(config(SyncMode::QuorumMem), (1, 1), &[]);
+    let mut fx = Vec::new();
+    broker.start_instance(Time::ZERO, &mut fx);
+    let conn = fx
+        .iter()
+        .find_map(|e| match e {
+            Effect::Connect { conn, target } if target.port == 2181 => Some(*conn),
+            _ => None,
+        })
+        .expect("a connect to ZooKeeper");
+    assert_eq!(conn.owner(), Some(Component::ZkClient { handle: 1 }), "the first handle owns it");
+    input(&mut broker, Input::Connected { conn });
+    let response = ServerMsg::ConnectResponse { session: SessionId(77), timeout_ms: 4000 };
+    let fx = input(&mut broker, Input::Received { conn, message: Message::ZkServer(response) });
+    let ops = zk_requests(&fx);
+    assert_eq!(ops.len(), 3, "{ops:?}");
+    assert_eq!(ops[0], Op::Create { path: "/g".into(), data: String::new(), mode: CreateMode::Persistent });
+    assert_eq!(ops[1], Op::GetChildren { path: "/g".into(), watch: true });
+    let Op::Create { path, data, mode: CreateMode::EphemeralSequential } = &ops[2] else {
+        panic!("the join is an ephemeral sequential create: {:?}", ops[2]);
+    };
+    assert_eq!(path, "/g/0");
+    let state = NodeState::from_json(data).expect("the member's JSON");
+    assert_eq!((state.id.as_str(), state.address, state.position), ("activemq-cluster", None, 0));
+    let inst = broker.instance.as_ref().expect("an instance");
+    assert!(inst.joining && inst.my_name.is_none());
+}
+
+#[test]
+fn a_new_master_binds_after_recovery_and_serves_once_a_slave_caught_up() {
+    let mut broker = Broker::start(config(SyncMode::QuorumMem), (1, 1), &[]);
+    broker.start_instance(Time::ZERO, &mut Vec::new());
+    // The head's znode names this broker elected.
+    let inst = broker.instance.as_mut().expect("started");
+    inst.my_name = Some("00000000001".into());
+    let state = NodeState {
+        id: "activemq-cluster".into(),
+        container: None,
+        address: None,
+        position: -1,
+        weight: 1,
+        elected: Some("0000000001".into()),
+    };
+    inst.members.insert("00000000001".into(), Some(state));
+    let mut fx = Vec::new();
+    broker.promote(Time::ZERO, "0000000001".into(), &mut fx);
+    let recovered = timer_at(&fx, |t| matches!(t, BrokerTimer::MasterRecovered { .. })).expect("recovery");
+    assert!(!fx.iter().any(|e| matches!(e, Effect::Listen { .. })), "no port before recovery: {fx:?}");
+    let fx = input(
+        &mut broker,
+        Input::Timer { timer: TimerId::Broker(BrokerTimer::MasterRecovered { instance: 1 }) },
+    );
+    assert!(recovered <= Time::from_ms(1));
+    assert!(fx.contains(&Effect::Listen { port: 62621 }), "the replication server binds: {fx:?}");
+    assert!(!fx.contains(&Effect::Listen { port: 61616 }), "clients wait for a slave: {fx:?}");
+    let slave = SLAVES[0];
+    assert!(input(&mut broker, Input::Accepted { conn: slave, port: 62621 }).is_empty());
+    let fx = input(
+        &mut broker,
+        Input::Received { conn: slave, message: Message::Repl(ReplMsg::Login { node_id: "s1".into() }) },
+    );
+    assert!(
+        matches!(
+            &fx[..],
+            [Effect::Send { message: Message::Repl(ReplMsg::SyncResponse { position: 0, .. }), .. }]
+        ),
+        "{fx:?}"
+    );
+    let fx = input(
+        &mut broker,
+        Input::Received { conn: slave, message: Message::Repl(ReplMsg::WalAck { position: 0 }) },
+    );
+    assert!(
+        fx.contains(&Effect::Listen { port: 61616 })
+            && fx.contains(&Effect::Listen { port: 61613 })
+            && fx.contains(&Effect::Observe { observation: Observation::Serving { on: true } }),
+        "replicas/2 = 1 slave caught up: the ports open: {fx:?}"
+    );
+    assert!(broker.is_serving());
+}
+
+#[test]
+#[should_panic(expected = "a batch blocks with its sync condition met")]
+fn the_write_thread_invariant_catches_a_batch_left_blocked() {
+    let mut broker = serving_master(SyncMode::QuorumMem, None);
+    let inst = broker.instance.as_mut().expect("serving");
+    let Store::Master(master) = &mut inst.store else { unreachable!() };
+    // Both slaves acked past it and no fsync is outstanding: the thread should have run it.
+    master.writer.blocked = Some(writer::Batch { end: 0, fsync: None, ops: Vec::new() });
+    broker.invariants();
+}

@@ -4,6 +4,7 @@
 //! `replicas/2` slave acks — while everything behind it waits too.
 
 use super::*;
+use master::SlaveSession;
 use serve::complete;
 
 /// A store operation queued for the write thread.
@@ -29,6 +30,21 @@ pub(super) struct Batch {
 pub(super) struct Writer {
     pub(super) queue: VecDeque<Pending>,
     pub(super) blocked: Option<Batch>,
+}
+
+impl Writer {
+    /// After the thread ran: nothing queued unless a batch blocks it, and a blocked batch still
+    /// waits for its fsync or for `needed` slave acks.
+    pub(super) fn invariants(&self, sessions: &BTreeMap<ConnId, SlaveSession>, log_end: u64, needed: usize) {
+        match &self.blocked {
+            None => assert!(self.queue.is_empty(), "operations queued behind no batch"),
+            Some(batch) => {
+                assert!(batch.end <= log_end, "a batch waits for a position past the log end");
+                let acks = sessions.values().filter(|s| s.caught_up && s.acked >= batch.end).count();
+                assert!(batch.fsync.is_some() || acks < needed, "a batch blocks with its sync condition met");
+            }
+        }
+    }
 }
 
 impl Broker {
