@@ -7,6 +7,7 @@ use crate::broker::proto::{BrokerTimer, ReplMsg};
 use crate::client::proto::AppTimer;
 use crate::io::{CloseReason, ConnectError, DemoteReason, Input, Message, Observation, TimerId, ZkRole};
 use crate::messaging::{FromBroker, ToBroker};
+use crate::transport::TransportTimer;
 use crate::zk::proto::{ClientMsg, Op, OpResult, PeerState, QuorumMsg, ServerMsg, ZkTimer};
 use std::fmt;
 
@@ -117,7 +118,9 @@ impl TimerId {
             TimerId::Broker(BrokerTimer::SlaveRetry { .. } | BrokerTimer::TransferWritten { .. }) => {
                 TraceKind::Store
             }
-            TimerId::Broker(BrokerTimer::KeepAlive { .. }) | TimerId::App(_) => TraceKind::Messages,
+            TimerId::Broker(BrokerTimer::KeepAlive { .. }) | TimerId::App(_) | TimerId::Transport { .. } => {
+                TraceKind::Messages
+            }
             TimerId::Broker(_) => TraceKind::Roles,
         }
     }
@@ -131,10 +134,11 @@ impl TimerId {
             TimerId::Zk(ZkTimer::LeaderTick | ZkTimer::SessionExpiry | ZkTimer::FollowerWatchdog)
             | TimerId::ZkClient { .. }
             | TimerId::Broker(BrokerTimer::KeepAlive { .. })
-            | TimerId::App(
-                AppTimer::Produce { .. } | AppTimer::Processed { .. } | AppTimer::KeepAlive { .. },
-            )
-            | TimerId::App(AppTimer::ReadCheck { .. }) => Weight::Chatter,
+            | TimerId::App(AppTimer::Produce { .. } | AppTimer::Processed { .. })
+            | TimerId::Transport {
+                kind: TransportTimer::KeepAlive { .. } | TransportTimer::ReadCheck { .. },
+                ..
+            } => Weight::Chatter,
             _ => Weight::Routine,
         }
     }
@@ -222,6 +226,7 @@ impl fmt::Display for TimerName {
             TimerId::Broker(BrokerTimer::TransferWritten { .. }) => "download written to disk",
             TimerId::Broker(BrokerTimer::KeepAlive { .. }) => "inactivity monitor check",
             TimerId::App(timer) => return write!(f, "{timer:?}"),
+            TimerId::Transport { kind, .. } => return write!(f, "transport {kind:?}"),
         };
         f.write_str(text)
     }

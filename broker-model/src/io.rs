@@ -7,6 +7,7 @@ use crate::broker::proto::{BrokerRecord, BrokerTimer, ReplMsg};
 use crate::client::proto::AppTimer;
 use crate::messaging::{AckMode, Dest, FromBroker, MsgId, ToBroker, WIRE_OVERHEAD};
 use crate::time::Time;
+use crate::transport::proto::TransportTimer;
 use crate::zk::proto::{
     ClientMsg, ClientTimer, Notification, QuorumMsg, ServerMsg, SessionId, ZkRecord, ZkTimer,
 };
@@ -159,6 +160,11 @@ pub enum TimerId {
     Zk(ZkTimer),
     Broker(BrokerTimer),
     App(AppTimer),
+    /// An embedded OpenWire transport's, routed by the component that owns it.
+    Transport {
+        owner: Component,
+        kind: TransportTimer,
+    },
     /// An embedded ZooKeeper client's, routed by its handle (`Component::ZkClient`).
     ZkClient {
         handle: u32,

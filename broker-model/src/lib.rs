@@ -22,6 +22,7 @@ pub mod node;
 pub mod rng;
 pub mod store;
 pub mod time;
+pub mod transport;
 pub mod zk;
 
 pub use io::{Addr, Component, ConnId, Effect, HostId, Input, Message, Observation, Record, TimerId};

@@ -41,10 +41,8 @@ use serve::{drop_client, on_client_command, ClientConn};
 use slave::SlaveStore;
 use writer::Writer;
 
-/// OpenWire's inactivity monitor sends a `KeepAliveInfo` this often (`maxInactivityDuration`/3).
-pub const KEEPALIVE_MS: u64 = 10_000;
-/// `maxInactivityDuration`: a connection that read nothing this long has failed.
-pub const MAX_INACTIVITY_MS: u64 = 30_000;
+/// The broker's side of OpenWire's inactivity monitor uses the same periods as a client's.
+pub use crate::transport::{KEEPALIVE_MS, MAX_INACTIVITY_MS};
 
 /// `<replicatedLevelDB sync="...">`: when a store write counts as done (model/activemq.md §2.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -12,24 +12,22 @@
 //! body under a new message id, so the broker cannot recognise it.
 
 use crate::audit::Audit;
-use crate::io::{Addr, Component, ConnId, Effect, Input, Message, Observation, TimerId};
+use crate::io::{Addr, Component, Effect, Input, Message, Observation, TimerId};
 use crate::messaging::{AckMode, ConsumerInfo, Dest, FromBroker, Msg, MsgId, ToBroker};
 use crate::rng::Rng;
 use crate::time::Time;
+use crate::transport::{FailoverEvent, FailoverTransport, ReconnectDelay};
 use std::collections::{BTreeMap, VecDeque};
 
 pub mod proto;
 
 pub use proto::AppTimer;
 
-/// `initialReconnectDelay`, `maxReconnectDelay`.
-pub const INITIAL_RECONNECT_MS: u64 = 10;
-pub const MAX_RECONNECT_MS: u64 = 30_000;
-/// TcpTransport `connectionTimeout`.
-pub const CONNECT_TIMEOUT_MS: u64 = 30_000;
 /// Connection audit depth per producer (`auditDepth`).
 pub const CLIENT_AUDIT_DEPTH: usize = 2048;
-pub use crate::broker::{KEEPALIVE_MS, MAX_INACTIVITY_MS};
+pub use crate::transport::{
+    CONNECT_TIMEOUT_MS, INITIAL_RECONNECT_MS, KEEPALIVE_MS, MAX_INACTIVITY_MS, MAX_RECONNECT_MS,
+};
 /// A STOMP client's wait before reconnecting (stomp.py's initial reconnect sleep).
 pub const STOMP_RECONNECT_MS: u64 = 100;
 
@@ -106,16 +104,8 @@ struct Producer {
 pub struct Client {
     config: ClientConfig,
     rng: Rng,
-    conn: Option<ConnId>,
-    connected: bool,
-    ever_connected: bool,
-    last_conn: u32,
-    /// The remaining URIs of the current pass.
-    pass: VecDeque<usize>,
-    current: Option<usize>,
-    failed: Option<usize>,
-    reconnect_delay: u64,
-    attempt: u64,
+    /// `failover:(...)` over every URI, or STOMP's reconnect loop to the first.
+    transport: FailoverTransport,
     producers: Vec<Producer>,
     /// `requestMap`: sync sends awaiting a response, by correlation id.
     requests: BTreeMap<u64, (u32, Msg)>,
@@ -126,7 +116,6 @@ pub struct Client {
     /// The application started (consumers subscribe, producers send) at `start_ms`.
     started: bool,
     inboxes: BTreeMap<u32, Inbox>,
-    last_read: Time,
     /// Producer and consumer ids start here: client index and incarnation.
     base: u32,
 }
@@ -151,17 +140,25 @@ impl Client {
                 stopped: false,
             })
             .collect();
+        let transport = match config.protocol {
+            Protocol::Failover => FailoverTransport::new(
+                Component::Own,
+                config.uris.clone(),
+                true,
+                ReconnectDelay::Exponential,
+                true,
+            ),
+            Protocol::Stomp => FailoverTransport::new(
+                Component::Own,
+                config.uris[..1].to_vec(),
+                false,
+                ReconnectDelay::Fixed(STOMP_RECONNECT_MS),
+                false,
+            ),
+        };
         Client {
             rng: Rng::new(rng_seed.0, rng_seed.1),
-            conn: None,
-            connected: false,
-            ever_connected: false,
-            last_conn: 0,
-            pass: VecDeque::new(),
-            current: None,
-            failed: None,
-            reconnect_delay: INITIAL_RECONNECT_MS,
-            attempt: 0,
+            transport,
             producers,
             requests: BTreeMap::new(),
             next_corr: 0,
@@ -170,7 +167,6 @@ impl Client {
             base,
             started: false,
             inboxes: BTreeMap::new(),
-            last_read: Time::ZERO,
             config,
         }
     }
@@ -185,7 +181,7 @@ impl Client {
     }
 
     pub fn on_start(&mut self, now: Time, fx: &mut Vec<Effect>) {
-        self.start_pass(now, fx);
+        self.transport.start_pass(now, &mut self.rng, fx);
         let at = Time::from_ms(self.config.start_ms).max(now);
         fx.push(Effect::SetTimer { timer: TimerId::App(AppTimer::Start), at });
     }
@@ -193,17 +189,40 @@ impl Client {
     pub fn on_input(&mut self, now: Time, input: Input, fx: &mut Vec<Effect>) {
         match input {
             Input::Timer { timer: TimerId::App(timer) } => self.on_timer(now, timer, fx),
+            Input::Timer { timer: TimerId::Transport { owner: Component::Own, kind } } => {
+                let event = self.transport.on_timer(now, kind, &mut self.rng, fx);
+                self.on_transport_event(now, event, fx);
+            }
             Input::Timer { timer } => panic!("foreign timer {timer:?}"),
-            Input::Connected { conn } if Some(conn) == self.conn => self.on_connected(now, fx),
-            Input::ConnectFailed { conn, .. } if Some(conn) == self.conn => self.next_uri(now, fx),
-            Input::Closed { conn, .. } if Some(conn) == self.conn => self.on_transport_failure(now, fx),
-            Input::Received { conn, message: Message::FromBroker(reply) } if Some(conn) == self.conn => {
-                self.last_read = now;
+            Input::Connected { conn } => {
+                let event = self.transport.on_connected(now, conn, fx);
+                self.on_transport_event(now, event, fx);
+            }
+            Input::ConnectFailed { conn, .. } | Input::Closed { conn, .. } => {
+                let event = self.transport.on_closed(now, conn, fx);
+                self.on_transport_event(now, event, fx);
+            }
+            Input::Received { conn, message: Message::FromBroker(reply) }
+                if Some(conn) == self.transport.conn() =>
+            {
+                self.transport.on_read(now);
                 self.on_reply(now, reply, fx)
             }
-            Input::Connected { conn } => fx.push(Effect::Close { conn }),
-            Input::ConnectFailed { .. } | Input::Closed { .. } | Input::Received { .. } => {}
+            Input::Received { .. } => {}
             other => panic!("client got {other:?}"),
+        }
+        self.transport.invariants();
+    }
+
+    fn on_transport_event(&mut self, now: Time, event: FailoverEvent, fx: &mut Vec<Effect>) {
+        match event {
+            FailoverEvent::None => {}
+            FailoverEvent::Connected { broker, reconnect } => self.on_connected(now, broker, reconnect, fx),
+            FailoverEvent::Lost => {
+                fx.push(Effect::Observe { observation: Observation::ClientDisconnected });
+                self.interrupt_consumers();
+                self.transport.reconnect_after_loss(now, fx);
+            }
         }
     }
 
@@ -220,7 +239,7 @@ impl Client {
                     };
                     fx.push(Effect::Observe { observation });
                 }
-                if self.connected {
+                if self.transport.is_connected() {
                     self.subscribe(fx);
                 }
                 for p in 0..self.producers.len() {
@@ -234,104 +253,19 @@ impl Client {
                     self.produce(now, p, fx);
                 }
             }
-            AppTimer::Reconnect => {
-                if self.conn.is_none() {
-                    self.start_pass(now, fx);
-                }
-            }
             AppTimer::Processed { consumer } => self.processed(now, consumer, fx),
-            AppTimer::KeepAlive { attempt } => {
-                if attempt == self.attempt && self.connected {
-                    self.send(ToBroker::KeepAlive, fx);
-                    let timer = TimerId::App(AppTimer::KeepAlive { attempt });
-                    fx.push(Effect::SetTimer { timer, at: now.add_ms(KEEPALIVE_MS) });
-                }
-            }
-            AppTimer::ReadCheck { attempt } => {
-                if attempt != self.attempt || !self.connected || self.config.protocol != Protocol::Failover {
-                    return;
-                }
-                if now.saturating_sub_us(self.last_read) >= MAX_INACTIVITY_MS * 1000 {
-                    // `InactivityMonitor`: "Channel was inactive for too long" → transport failure.
-                    let conn = self.conn.expect("connected");
-                    fx.push(Effect::Close { conn });
-                    self.on_transport_failure(now, fx);
-                } else {
-                    let timer = TimerId::App(AppTimer::ReadCheck { attempt });
-                    fx.push(Effect::SetTimer { timer, at: now.add_ms(MAX_INACTIVITY_MS) });
-                }
-            }
-            AppTimer::ConnectTimeout { attempt } => {
-                if attempt == self.attempt && !self.connected && self.conn.is_some() {
-                    let conn = self.conn.take().expect("checked");
-                    fx.push(Effect::Close { conn });
-                    self.next_uri(now, fx);
-                }
-            }
         }
     }
 
     // -------------------------------------------------------------------------------------------
     // The transport.
 
-    /// One pass over the URIs: randomized, the failed one last. STOMP has one URI.
-    fn start_pass(&mut self, now: Time, fx: &mut Vec<Effect>) {
-        let mut order: Vec<usize> = (0..self.config.uris.len()).collect();
-        if self.config.protocol == Protocol::Stomp {
-            order.truncate(1);
-        } else {
-            self.rng.shuffle(&mut order);
-            if let Some(failed) = self.failed {
-                order.retain(|u| *u != failed);
-                order.push(failed);
-            }
-        }
-        self.pass = order.into();
-        self.next_uri(now, fx);
-    }
-
-    fn next_uri(&mut self, now: Time, fx: &mut Vec<Effect>) {
-        self.conn = None;
-        let Some(uri) = self.pass.pop_front() else {
-            // The whole pass failed: wait, then double the wait (failover), or a fixed wait.
-            let wait = match self.config.protocol {
-                Protocol::Failover => {
-                    let wait = self.reconnect_delay;
-                    self.reconnect_delay = (self.reconnect_delay * 2).min(MAX_RECONNECT_MS);
-                    wait
-                }
-                Protocol::Stomp => STOMP_RECONNECT_MS,
-            };
-            fx.push(Effect::SetTimer { timer: TimerId::App(AppTimer::Reconnect), at: now.add_ms(wait) });
-            return;
-        };
-        let conn = ConnId::next_out(Component::Own, &mut self.last_conn);
-        self.conn = Some(conn);
-        self.current = Some(uri);
-        self.attempt += 1;
-        fx.push(Effect::Connect { conn, target: self.config.uris[uri] });
-        let timer = TimerId::App(AppTimer::ConnectTimeout { attempt: self.attempt });
-        fx.push(Effect::SetTimer { timer, at: now.add_ms(CONNECT_TIMEOUT_MS) });
-    }
-
     fn send(&self, command: ToBroker, fx: &mut Vec<Effect>) {
-        let conn = self.conn.expect("connected");
-        fx.push(Effect::Send { conn, message: Message::ToBroker(command) });
+        self.transport.send(Message::ToBroker(command), fx);
     }
 
-    fn on_connected(&mut self, now: Time, fx: &mut Vec<Effect>) {
-        self.connected = true;
-        self.last_read = now;
-        if self.config.protocol == Protocol::Failover {
-            let timer = TimerId::App(AppTimer::ReadCheck { attempt: self.attempt });
-            fx.push(Effect::SetTimer { timer, at: now.add_ms(MAX_INACTIVITY_MS) });
-            let timer = TimerId::App(AppTimer::KeepAlive { attempt: self.attempt });
-            fx.push(Effect::SetTimer { timer, at: now.add_ms(KEEPALIVE_MS) });
-        }
-        let reconnect = self.ever_connected;
-        self.ever_connected = true;
-        self.reconnect_delay = INITIAL_RECONNECT_MS;
-        let broker = self.config.uris[self.current.expect("connecting")];
+    /// The transport connected to `broker`: the state replay (`restoreTransport`).
+    fn on_connected(&mut self, now: Time, broker: Addr, reconnect: bool, fx: &mut Vec<Effect>) {
         fx.push(Effect::Observe { observation: Observation::ClientConnected { broker } });
         let failover = self.config.protocol == Protocol::Failover;
         self.send(ToBroker::Connect { client: self.config.index, reconnect: reconnect && failover }, fx);
@@ -384,31 +318,6 @@ impl Client {
         }
     }
 
-    fn on_transport_failure(&mut self, now: Time, fx: &mut Vec<Effect>) {
-        let was_connected = self.connected;
-        self.conn = None;
-        self.connected = false;
-        if !was_connected {
-            self.next_uri(now, fx);
-            return;
-        }
-        fx.push(Effect::Observe { observation: Observation::ClientDisconnected });
-        self.interrupt_consumers();
-        self.failed = self.current;
-        if self.config.protocol == Protocol::Stomp {
-            fx.push(Effect::SetTimer {
-                timer: TimerId::App(AppTimer::Reconnect),
-                at: now.add_ms(STOMP_RECONNECT_MS),
-            });
-            return;
-        }
-        // The first pass after losing a connection starts with one 10 ms wait.
-        self.reconnect_delay = INITIAL_RECONNECT_MS;
-        let wait = self.reconnect_delay;
-        self.reconnect_delay = (self.reconnect_delay * 2).min(MAX_RECONNECT_MS);
-        fx.push(Effect::SetTimer { timer: TimerId::App(AppTimer::Reconnect), at: now.add_ms(wait) });
-    }
-
     // -------------------------------------------------------------------------------------------
     // Producers and consumers.
 
@@ -421,7 +330,7 @@ impl Client {
             return;
         }
         // The application thread is blocked: in a sync send, or in a send while disconnected.
-        if producer.outstanding.is_some() || !self.connected {
+        if producer.outstanding.is_some() || !self.transport.is_connected() {
             producer.waiting = true;
             return;
         }
@@ -533,7 +442,7 @@ impl Client {
         // Under STOMP `ack:auto` no ACK frame exists; the ack stands for the socket draining,
         // which lets the broker dispatch further (it acked the message at dispatch).
         let _ = ack;
-        if self.connected {
+        if self.transport.is_connected() {
             self.send(ToBroker::Ack { consumer, id: msg.id }, fx);
         }
         self.next_message(now, consumer, fx);
