@@ -3,6 +3,7 @@
 //! 1048576`), and the kind of event each is (`roles`, `zk`, `store`, ...), which trace filters
 //! select on. Nothing here changes behaviour or the trace hash.
 
+use crate::bridge::BridgeEvent;
 use crate::broker::proto::{BrokerTimer, ReplMsg};
 use crate::client::proto::AppTimer;
 use crate::io::{CloseReason, ConnectError, DemoteReason, Input, Message, Observation, TimerId, ZkRole};
@@ -26,16 +27,19 @@ pub enum TraceKind {
     Store,
     /// TCP connections opening, failing and closing.
     Net,
+    /// Network bridges between groups: attempts, handshakes, drops, forwards.
+    Bridges,
 }
 
 impl TraceKind {
-    pub const ALL: [TraceKind; 6] = [
+    pub const ALL: [TraceKind; 7] = [
         TraceKind::Roles,
         TraceKind::Faults,
         TraceKind::Messages,
         TraceKind::Zk,
         TraceKind::Store,
         TraceKind::Net,
+        TraceKind::Bridges,
     ];
 
     pub fn name(self) -> &'static str {
@@ -46,6 +50,7 @@ impl TraceKind {
             TraceKind::Zk => "zk",
             TraceKind::Store => "store",
             TraceKind::Net => "net",
+            TraceKind::Bridges => "bridges",
         }
     }
 }
@@ -160,15 +165,17 @@ impl Observation {
             | Observation::BrokerSessionDisconnected { .. }
             | Observation::BrokerSessionExpired { .. } => TraceKind::Zk,
             Observation::SlaveCaughtUp { .. } | Observation::DuplicateSend { .. } => TraceKind::Store,
+            Observation::Bridge { .. } | Observation::Forwarded { .. } => TraceKind::Bridges,
             _ => TraceKind::Messages,
         }
     }
 
     pub fn weight(&self) -> Weight {
         match self {
-            Observation::Sent { .. } | Observation::SendAcked { .. } | Observation::Delivered { .. } => {
-                Weight::Routine
-            }
+            Observation::Sent { .. }
+            | Observation::SendAcked { .. }
+            | Observation::Delivered { .. }
+            | Observation::Forwarded { .. } => Weight::Routine,
             _ => Weight::Important,
         }
     }
@@ -325,6 +332,15 @@ impl fmt::Display for Message {
                 ToBroker::Ack { consumer, id } => write!(f, "ack {id} (consumer {consumer})"),
                 ToBroker::PoisonAck { consumer, id } => write!(f, "poison ack {id} (consumer {consumer})"),
                 ToBroker::KeepAlive => write!(f, "keepalive"),
+                ToBroker::BrokerInfo(info) => write!(
+                    f,
+                    "BrokerInfo {} ({}{}{})",
+                    info.id,
+                    info.name,
+                    if info.network { ", network bridge" } else { "" },
+                    if info.duplex { ", duplex" } else { "" }
+                ),
+                ToBroker::SubscribeAdvisories => write!(f, "subscribe to consumer advisories"),
             },
             Message::FromBroker(b) => match b {
                 FromBroker::Response { corr } => write!(f, "send #{corr} acknowledged"),
@@ -335,6 +351,19 @@ impl fmt::Display for Message {
                     msg.key,
                     msg.dest,
                     if *redelivered > 0 { format!(" (redelivery {redelivered})") } else { String::new() }
+                ),
+                FromBroker::BrokerInfo(info) => write!(f, "BrokerInfo {} ({})", info.id, info.name),
+                FromBroker::Advisory(a) => write!(
+                    f,
+                    "advisory: consumer {} {} {}{}",
+                    a.consumer,
+                    if a.added { "added on" } else { "removed from" },
+                    a.dest,
+                    if a.path.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (via {} brokers)", a.path.len())
+                    }
                 ),
             },
         }
@@ -476,6 +505,22 @@ impl fmt::Display for Observation {
             ),
             Observation::DuplicateRejected { key } => write!(f, "client audit rejected a duplicate of {key}"),
             Observation::BrokerStarted { instance } => write!(f, "broker instance {instance} starting"),
+            Observation::Bridge { name, event } => {
+                let side = if name.mirror { "duplex mirror of " } else { "bridge " };
+                write!(f, "{side}{} to {}: ", name.connector, name.uri)?;
+                match event {
+                    BridgeEvent::Attempt => write!(f, "connecting"),
+                    BridgeEvent::Refused => write!(f, "connection refused"),
+                    BridgeEvent::TimedOut => write!(f, "connect timed out"),
+                    BridgeEvent::Up { remote } => write!(f, "up, remote broker {remote}"),
+                    BridgeEvent::Down { reason } => write!(f, "down ({reason:?})"),
+                    BridgeEvent::GivenUp => write!(f, "given up (maxReconnectAttempts)"),
+                    BridgeEvent::Loop => write!(f, "the remote is this broker: disposed"),
+                }
+            }
+            Observation::Forwarded { key, dest } => {
+                write!(f, "forwarded {key} on {dest} to the remote broker")
+            }
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use crate::audit::Audit;
 use crate::io::ConnId;
-use crate::messaging::{AckMode, ConsumerInfo, Dest, Msg, MsgId};
+use crate::messaging::{AckMode, BrokerId, BrokerPath, ConsumerInfo, Dest, Msg, MsgId};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// `BaseDestination` audit depth per producer.
@@ -18,6 +18,30 @@ pub struct Delivery {
     pub consumer: u32,
     pub msg: Msg,
     pub redelivered: u32,
+    /// To a network bridge's consumer: forwarded, not delivered.
+    pub network: bool,
+}
+
+/// A network bridge's consumer (`networkSubscription`): where it leads and which messages it
+/// may take (`NetworkBridgeFilter`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NetworkConsumer {
+    /// The consumer's `brokerPath`: the remote consumer's path and the remote broker.
+    pub path: BrokerPath,
+    /// The broker the bridge forwards to.
+    pub remote: BrokerId,
+    /// `messageTTL`: a message that crossed this many brokers is not forwarded again.
+    pub message_ttl: u32,
+    /// Consumer priority as the bridge sets it (may be negative: `consumerPriorityBase`).
+    pub priority: i32,
+}
+
+impl NetworkConsumer {
+    /// `NetworkBridgeFilter.matchesForwardingFilter`: never back to a broker the message came
+    /// through, never past `messageTTL` hops.
+    pub fn forwards(&self, msg: &Msg) -> bool {
+        !msg.path.contains(self.remote) && (msg.path.len() as u64) < self.message_ttl as u64
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -30,6 +54,9 @@ struct Queued {
 struct Sub {
     conn: ConnId,
     info: ConsumerInfo,
+    /// Dispatch priority: the client's, or the bridge's for a network consumer.
+    priority: i32,
+    network: Option<NetworkConsumer>,
     inflight: BTreeSet<MsgId>,
     /// `OnDispatch` (STOMP `ack:auto`): consumed at dispatch, but the connection can only run
     /// `prefetch` messages ahead of the client (the socket's backpressure); the client's ack
@@ -41,6 +68,19 @@ impl Sub {
     fn has_room(&self) -> bool {
         ((self.inflight.len() + self.window.len()) as u32) < self.info.prefetch.max(1)
     }
+
+    fn takes(&self, msg: &Msg) -> bool {
+        self.network.as_ref().is_none_or(|n| n.forwards(msg))
+    }
+}
+
+/// A consumer as its queue's advisories describe it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsumerView {
+    pub consumer: u32,
+    pub conn: ConnId,
+    pub priority: i32,
+    pub path: BrokerPath,
 }
 
 /// One queue.
@@ -56,6 +96,8 @@ pub struct Queue {
     last: Option<u32>,
     /// The cursor audit: recent sequence ids per producer.
     audit: Audit,
+    /// How many consumers are network consumers, whose filter can refuse a message.
+    filtered: usize,
 }
 
 impl Queue {
@@ -86,14 +128,48 @@ impl Queue {
     /// Adds a consumer. A consumer re-created with the same id (a failover replay that arrives
     /// before the old connection's close) replaces the old one, whose messages are requeued.
     pub fn add_consumer(&mut self, conn: ConnId, info: ConsumerInfo) {
+        self.insert_consumer(conn, info, None);
+    }
+
+    /// Adds a network bridge's consumer: it takes only what its filter forwards.
+    pub fn add_network_consumer(&mut self, conn: ConnId, info: ConsumerInfo, network: NetworkConsumer) {
+        self.insert_consumer(conn, info, Some(network));
+    }
+
+    fn insert_consumer(&mut self, conn: ConnId, info: ConsumerInfo, network: Option<NetworkConsumer>) {
         self.remove_consumer(info.consumer);
+        let priority = network.as_ref().map_or(info.priority as i32, |n| n.priority);
+        self.filtered += network.is_some() as usize;
+        let sub = Sub { conn, info, priority, network, inflight: BTreeSet::new(), window: BTreeSet::new() };
+        self.consumers.insert(sub.info.consumer, sub);
+    }
+
+    /// Every consumer, for advisories.
+    pub fn consumer_views(&self) -> Vec<ConsumerView> {
         self.consumers
-            .insert(info.consumer, Sub { conn, info, inflight: BTreeSet::new(), window: BTreeSet::new() });
+            .values()
+            .map(|s| ConsumerView {
+                consumer: s.info.consumer,
+                conn: s.conn,
+                priority: s.priority,
+                path: s.network.as_ref().map(|n| n.path.clone()).unwrap_or_default(),
+            })
+            .collect()
+    }
+
+    pub fn has_consumer(&self, consumer: u32) -> bool {
+        self.consumers.contains_key(&consumer)
+    }
+
+    /// Whether a consumer that is not a network bridge's reads this queue.
+    pub fn has_local_consumer(&self) -> bool {
+        self.consumers.values().any(|s| s.network.is_none())
     }
 
     /// Removes a consumer; its unacked messages go back in order with `redelivered + 1`.
     pub fn remove_consumer(&mut self, consumer: u32) {
         let Some(sub) = self.consumers.remove(&consumer) else { return };
+        self.filtered -= sub.network.is_some() as usize;
         for id in sub.inflight {
             if let Some((order, _, mut queued)) = self.inflight.remove(&id) {
                 queued.redelivered += 1;
@@ -126,35 +202,62 @@ impl Queue {
     pub fn dispatch(&mut self) -> (Vec<Delivery>, Vec<Msg>) {
         let mut out = Vec::new();
         let mut consumed = Vec::new();
-        while let Some((&order, _)) = self.pending.first_key_value() {
-            let Some(consumer) = self.choose() else { break };
-            let queued = self.pending.remove(&order).expect("first");
-            let sub = self.consumers.get_mut(&consumer).expect("chosen");
-            self.last = Some(consumer);
-            out.push(Delivery {
-                conn: sub.conn,
-                consumer,
-                msg: queued.msg.clone(),
-                redelivered: queued.redelivered,
-            });
-            if sub.info.ack == AckMode::OnDispatch {
-                sub.window.insert(queued.msg.id);
-                consumed.push(queued.msg);
-            } else {
-                sub.inflight.insert(queued.msg.id);
-                self.inflight.insert(queued.msg.id, (order, consumer, queued));
-            }
+        if self.filtered > 0 {
+            self.dispatch_filtered(&mut out, &mut consumed);
+            return (out, consumed);
+        }
+        while let Some((&order, first)) = self.pending.first_key_value() {
+            let Some(consumer) = self.choose(&first.msg) else { break };
+            self.hand(order, consumer, &mut out, &mut consumed);
         }
         (out, consumed)
+    }
+
+    /// With network consumers a message no consumer takes (one that came from every bridge's
+    /// remote, or crossed `messageTTL` brokers) waits for a local consumer while those behind
+    /// it go on (`Queue.doActualDispatch` skips what no subscription matches).
+    fn dispatch_filtered(&mut self, out: &mut Vec<Delivery>, consumed: &mut Vec<Msg>) {
+        let mut from = 0;
+        loop {
+            let next = self.pending.range(from..).find_map(|(order, q)| {
+                if !self.consumers.values().any(|s| s.has_room()) {
+                    return Some(None);
+                }
+                self.choose(&q.msg).map(|c| Some((*order, c)))
+            });
+            let Some(Some((order, consumer))) = next else { return };
+            self.hand(order, consumer, out, consumed);
+            from = order + 1;
+        }
+    }
+
+    fn hand(&mut self, order: u64, consumer: u32, out: &mut Vec<Delivery>, consumed: &mut Vec<Msg>) {
+        let queued = self.pending.remove(&order).expect("pending");
+        let sub = self.consumers.get_mut(&consumer).expect("chosen");
+        self.last = Some(consumer);
+        out.push(Delivery {
+            conn: sub.conn,
+            consumer,
+            msg: queued.msg.clone(),
+            redelivered: queued.redelivered,
+            network: sub.network.is_some(),
+        });
+        if sub.info.ack == AckMode::OnDispatch {
+            sub.window.insert(queued.msg.id);
+            consumed.push(queued.msg);
+        } else {
+            sub.inflight.insert(queued.msg.id);
+            self.inflight.insert(queued.msg.id, (order, consumer, queued));
+        }
     }
 
     /// The consumer for the next message: among those with room, the highest priority; among
     /// equals, the first after the last one served (round-robin). Runs once per dispatched
     /// message, so it walks the consumers without collecting them.
-    fn choose(&self) -> Option<u32> {
-        let ready = || self.consumers.iter().filter(|(_, s)| s.has_room());
-        let top = ready().map(|(_, s)| s.info.priority).max()?;
-        let mut candidates = ready().filter(|(_, s)| s.info.priority == top).map(|(id, _)| *id);
+    fn choose(&self, msg: &Msg) -> Option<u32> {
+        let ready = || self.consumers.iter().filter(|(_, s)| s.has_room() && s.takes(msg));
+        let top = ready().map(|(_, s)| s.priority).max()?;
+        let mut candidates = ready().filter(|(_, s)| s.priority == top).map(|(id, _)| *id);
         let first = candidates.next().expect("top exists");
         let after_last =
             self.last.and_then(|last| std::iter::once(first).chain(candidates).find(|c| *c > last));
@@ -185,13 +288,20 @@ impl Destinations {
 
     /// Removes every consumer of a connection (the connection dropped). A non-durable
     /// subscription goes with its consumer, and its messages with it.
-    pub fn remove_connection(&mut self, conn: ConnId) {
+    /// Returns the consumers removed, by the destination they read (a topic for a slot).
+    pub fn remove_connection(&mut self, conn: ConnId) -> Vec<(Dest, u32)> {
         let mut dropped = Vec::new();
+        let mut removed = Vec::new();
         for (dest, queue) in self.queues.iter_mut() {
             let gone: Vec<u32> =
                 queue.consumers.iter().filter(|(_, s)| s.conn == conn).map(|(id, _)| *id).collect();
+            let advertised = match self.subs.get(dest) {
+                Some(sub) => Dest::Topic(sub.topic.as_str().into()),
+                None => *dest,
+            };
             for consumer in gone {
                 queue.remove_consumer(consumer);
+                removed.push((advertised, consumer));
             }
             if self.subs.get(dest).is_some_and(|s| !s.durable) && queue.consumers.is_empty() {
                 dropped.push(*dest);
@@ -200,6 +310,16 @@ impl Destinations {
         for dest in dropped {
             self.queues.remove(&dest);
             self.subs.remove(&dest);
+        }
+        removed
+    }
+
+    /// The destination a slot's consumers read as the application named it: the topic of a
+    /// subscription's slot queue, else the queue.
+    pub fn advertised(&self, slot: &Dest) -> Dest {
+        match self.subs.get(slot) {
+            Some(sub) => Dest::Topic(sub.topic.as_str().into()),
+            None => *slot,
         }
     }
 
@@ -234,7 +354,15 @@ mod tests {
 
     fn msg(seq: u64) -> Msg {
         let id = MsgId { producer: 1, seq };
-        Msg { id, key: id, dest: Dest::Queue("q".into()), persistent: true, size: 10, sent_at: Time::ZERO }
+        Msg {
+            id,
+            key: id,
+            dest: Dest::Queue("q".into()),
+            persistent: true,
+            size: 10,
+            sent_at: Time::ZERO,
+            path: Default::default(),
+        }
     }
 
     fn consumer(id: u32, prefetch: u32, priority: u8) -> ConsumerInfo {

@@ -3,6 +3,7 @@
 //! The boundary knows protocols, not processes: it imports only each process kind's `proto`
 //! module (and `messaging`, the client protocols), never a process's state machine.
 
+use crate::bridge::proto::{BridgeEvent, BridgeName};
 use crate::broker::proto::{BrokerRecord, BrokerTimer, ReplMsg};
 use crate::client::proto::AppTimer;
 use crate::messaging::{AckMode, Dest, FromBroker, MsgId, ToBroker, WIRE_OVERHEAD};
@@ -41,6 +42,9 @@ pub enum Component {
     /// An embedded ZooKeeper client: the process's `handle`-th `ZooKeeper` object (a broker
     /// makes a new one for every `BrokerService` and after every session expiry).
     ZkClient { handle: u32 },
+    /// A network connector's bridge to one URI: the process's `id`-th bridge (a new master
+    /// starts new ones).
+    Bridge { id: u32 },
 }
 
 /// A process's name for one of its connections. `Out` ids are chosen by the component that
@@ -350,5 +354,15 @@ pub enum Observation {
     /// A broker instance (BrokerService) starts; `instance` counts in-process restarts.
     BrokerStarted {
         instance: u32,
+    },
+    /// A network bridge's attempt, handshake, drop or end.
+    Bridge {
+        name: BridgeName,
+        event: BridgeEvent,
+    },
+    /// A bridge forwarded a message to its remote broker.
+    Forwarded {
+        key: MsgId,
+        dest: Dest,
     },
 }

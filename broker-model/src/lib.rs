@@ -10,6 +10,7 @@
 //! runtime. Collections that affect behaviour are `BTreeMap`/`BTreeSet`.
 
 pub mod audit;
+pub mod bridge;
 pub mod broker;
 pub mod client;
 pub mod describe;

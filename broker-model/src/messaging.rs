@@ -13,7 +13,7 @@ use std::fmt;
 /// non-durable topic consumer (`topic#c<consumer id>`, whose ids are bounded by the clients'
 /// consumers): a few kilobytes.
 ///
-/// A thin pointer (to a leaked `String`), so a `Dest` is 16 bytes and a message 64.
+/// A thin pointer (to a leaked `String`), so a `Dest` is 16 bytes and a message 80.
 #[derive(Clone, Copy)]
 pub struct Name(&'static String);
 
@@ -141,6 +141,48 @@ impl fmt::Display for MsgId {
     }
 }
 
+/// A broker's identity in a network of brokers (`BrokerId`). `RegionBroker.getBrokerId`
+/// makes a new one on every broker start (no `brokerId` attribute is set), so a restarted or
+/// failed-over broker is a new broker to its peers' loop and origin checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct BrokerId(pub u64);
+
+impl fmt::Display for BrokerId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ID:{:08x}", self.0 as u32)
+    }
+}
+
+/// The brokers a message or a consumer advisory crossed, oldest first (`brokerPath`). Empty
+/// for everything a client sent or subscribed directly; no allocation then.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct BrokerPath(Option<Box<[BrokerId]>>);
+
+impl BrokerPath {
+    pub fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |p| p.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn contains(&self, id: BrokerId) -> bool {
+        self.0.as_ref().is_some_and(|p| p.contains(&id))
+    }
+
+    /// This path with `id` appended (a bridge forwarding through its broker).
+    pub fn with(&self, id: BrokerId) -> BrokerPath {
+        let mut ids: Vec<BrokerId> = self.0.as_deref().unwrap_or(&[]).to_vec();
+        ids.push(id);
+        BrokerPath(Some(ids.into_boxed_slice()))
+    }
+
+    pub fn ids(&self) -> &[BrokerId] {
+        self.0.as_deref().unwrap_or(&[])
+    }
+}
+
 /// A message as it travels and is stored. `id` is the wire identity the broker audits; `key` is
 /// the application's identity (the body), which the checker accounts by. They differ only when a
 /// client without failover resends on a new connection (STOMP): new producer id, same body.
@@ -154,6 +196,8 @@ pub struct Msg {
     pub size: u32,
     /// When the application handed it to the client library (for end-to-end latency).
     pub sent_at: Time,
+    /// The brokers that forwarded it here (network bridges), oldest first.
+    pub path: BrokerPath,
 }
 
 /// How a consumer acknowledges.
@@ -177,6 +221,34 @@ pub struct ConsumerInfo {
     pub ack: AckMode,
     /// A durable topic subscription's name (client id + subscription name).
     pub durable: Option<String>,
+}
+
+/// What a broker says of itself when a connection starts (`BrokerInfo`); a network bridge
+/// sends its own with `network` set, and `duplex` asks the other side for a mirror bridge.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BrokerInfo {
+    pub id: BrokerId,
+    /// `brokerName` (all six brokers of the seed share one).
+    pub name: String,
+    pub network: bool,
+    pub duplex: bool,
+    /// The network connector's `name` (for the duplex mirror's identity).
+    pub connector: String,
+    /// A duplex bridge's configuration (`networkProperties`): the mirror runs with it.
+    pub config: Option<std::rc::Rc<crate::bridge::ConnectorConfig>>,
+}
+
+/// A consumer advisory (`ActiveMQ.Advisory.Consumer.<dest>`): a consumer came or went on the
+/// broker that sends it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConsumerAdvisory {
+    pub consumer: u32,
+    pub dest: Dest,
+    pub priority: i32,
+    /// A network consumer's brokers (empty for a client's own consumer).
+    pub path: BrokerPath,
+    /// The consumer is added (a `ConsumerInfo`) or removed (a `RemoveInfo`).
+    pub added: bool,
 }
 
 /// Client → broker.
@@ -206,6 +278,11 @@ pub enum ToBroker {
     },
     /// The inactivity monitor's keepalive.
     KeepAlive,
+    /// A network bridge (or any connection) introduces its broker.
+    BrokerInfo(BrokerInfo),
+    /// A bridge's advisory consumer on `ActiveMQ.Advisory.Consumer.>`: the broker answers with
+    /// an advisory for every consumer it has, then for every change.
+    SubscribeAdvisories,
 }
 
 /// Broker → client.
@@ -221,6 +298,9 @@ pub enum FromBroker {
         msg: Msg,
         redelivered: u32,
     },
+    /// The broker's own `BrokerInfo`, answering a network connection's.
+    BrokerInfo(BrokerInfo),
+    Advisory(ConsumerAdvisory),
 }
 
 /// Bytes a command takes on the wire besides a message body (header, properties, framing).

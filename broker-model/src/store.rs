@@ -264,7 +264,15 @@ mod tests {
 
     fn msg(seq: u64, size: u32) -> Msg {
         let id = MsgId { producer: 1, seq };
-        Msg { id, key: id, dest: Dest::Queue("q".into()), persistent: true, size, sent_at: Time::ZERO }
+        Msg {
+            id,
+            key: id,
+            dest: Dest::Queue("q".into()),
+            persistent: true,
+            size,
+            sent_at: Time::ZERO,
+            path: Default::default(),
+        }
     }
 
     #[test]
@@ -384,8 +392,15 @@ mod tests {
                     Step::Add { queue, size } => {
                         let id = MsgId { producer, seq: seq as u64 + 1 };
                         let dest = Dest::Queue(format!("q{queue}").into());
-                        let msg =
-                            Msg { id, key: id, dest, persistent: true, size: *size, sent_at: Time::ZERO };
+                        let msg = Msg {
+                            id,
+                            key: id,
+                            dest,
+                            persistent: true,
+                            size: *size,
+                            sent_at: Time::ZERO,
+                            path: Default::default(),
+                        };
                         log.append(LogOp::Add { msg });
                         model.entry(*queue).or_default().push(id);
                     }

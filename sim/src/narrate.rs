@@ -44,6 +44,9 @@ macro_rules! emit {
             (TraceKind::Net, Weight::Important) => tracing::info!(target: "amqsim::net", $($rest)*),
             (TraceKind::Net, Weight::Routine) => tracing::debug!(target: "amqsim::net", $($rest)*),
             (TraceKind::Net, Weight::Chatter) => tracing::trace!(target: "amqsim::net", $($rest)*),
+            (TraceKind::Bridges, Weight::Important) => tracing::info!(target: "amqsim::bridges", $($rest)*),
+            (TraceKind::Bridges, Weight::Routine) => tracing::debug!(target: "amqsim::bridges", $($rest)*),
+            (TraceKind::Bridges, Weight::Chatter) => tracing::trace!(target: "amqsim::bridges", $($rest)*),
         }
     };
 }

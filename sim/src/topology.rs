@@ -166,6 +166,7 @@ impl Layout {
                     stop_ms: settings.broker_stop_ms,
                     recovery_ms: settings.master_recovery_ms,
                     slave_retry_ms: 1000,
+                    network_connectors: Vec::new(),
                     planted_bug: settings.planted_bug,
                 };
                 processes.push(Process { name, host, kind: ProcessKind::Broker { group: g, config } });

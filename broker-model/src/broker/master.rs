@@ -2,6 +2,7 @@
 //! recovery, the replication server and its slave sessions, and `wal_sync_to` before serving.
 
 use super::*;
+use network::Network;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum MasterPhase {
@@ -20,7 +21,7 @@ pub(super) struct SlaveSession {
     pub(super) acked: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(super) struct MasterStore {
     pub(super) phase: MasterPhase,
     /// `wal_sync_to(wal_append_position)` at start: what slaves must reach before serving.
@@ -32,6 +33,8 @@ pub(super) struct MasterStore {
     pub(super) destinations: Destinations,
     /// `producerSequenceIdTracker`: the last sequence id logged per producer.
     pub(super) producer_seq: BTreeMap<u32, u64>,
+    /// Network connectors, their bridges, duplex mirrors and advisory consumers.
+    pub(super) network: Network,
 }
 
 impl MasterStore {
@@ -49,6 +52,10 @@ impl MasterStore {
             assert!(self.required <= log_end, "wal_sync_to past the log end");
         }
         self.writer.invariants(&self.sessions, log_end, needed);
+        self.network.invariants(&self.destinations);
+        for conn in &self.network.advisory_subscribers {
+            assert!(self.clients.contains_key(conn), "an advisory consumer without its connection");
+        }
     }
 }
 
@@ -66,6 +73,7 @@ impl Broker {
             clients: BTreeMap::new(),
             destinations: Destinations::default(),
             producer_seq: BTreeMap::new(),
+            network: Network::default(),
         }));
         fx.push(Effect::Observe { observation: Observation::Promoted { eid } });
         let at = now.add_ms(self.config.recovery_ms);
@@ -133,5 +141,7 @@ impl Broker {
         fx.push(Effect::Observe { observation: Observation::Serving { on: true } });
         let timer = TimerId::Broker(BrokerTimer::KeepAlive { instance: inst.number });
         fx.push(Effect::SetTimer { timer, at: now.add_ms(KEEPALIVE_MS) });
+        // `startAllConnectors`: the network connectors after the transport connectors.
+        self.start_network(now, fx);
     }
 }

@@ -11,6 +11,7 @@
 //! that needs a sync waits — for the local fsync and/or `replicas/2` slave acks, by `sync` mode —
 //! while everything behind it waits too (§2.5).
 
+use crate::bridge::ConnectorConfig;
 use crate::destination::{Delivery, Destinations};
 use crate::elector::{self, eid_of_node_name, Member, NodeState};
 use crate::io::{
@@ -24,9 +25,11 @@ use crate::zk::client::{ZkClient, ZkEvent};
 use crate::zk::proto::{CreateMode, Op, OpResult, WatchKind, ZkError};
 use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
+use std::rc::Rc;
 
 mod group;
 mod master;
+mod network;
 pub mod proto;
 mod serve;
 mod slave;
@@ -192,11 +195,13 @@ pub struct BrokerConfig {
     pub recovery_ms: u64,
     /// A slave retries its replication session after this long (`restart_slave_connections`).
     pub slave_retry_ms: u64,
+    /// `<networkConnectors>`: started only on a master, after its transport connectors.
+    pub network_connectors: Vec<Rc<ConnectorConfig>>,
     /// `None` in every real run.
     pub planted_bug: Option<PlantedBug>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 enum Store {
     Idle,
     Master(Box<MasterStore>),
@@ -237,6 +242,8 @@ pub struct Broker {
     instances_started: u32,
     instance: Option<Instance>,
     last_conn: u32,
+    /// Bridges started so far (each is `Component::Bridge` with the next id).
+    last_bridge: u32,
     /// `ZooKeeper` objects made so far (each new one is `Component::ZkClient` with the next
     /// handle).
     zk_handles: u32,
@@ -267,6 +274,7 @@ impl Broker {
             instance: None,
             last_conn: 0,
             zk_handles: 0,
+            last_bridge: 0,
             next_token: 0,
         }
     }
@@ -301,6 +309,13 @@ impl Broker {
         fx.push(Effect::Sync { token: 0 });
         let at = now.add_ms(self.config.startup_ms);
         fx.push(Effect::SetTimer { timer: TimerId::Broker(BrokerTimer::Startup), at });
+    }
+
+    fn master_store(&self) -> Option<&MasterStore> {
+        match &self.instance.as_ref()?.store {
+            Store::Master(master) => Some(master),
+            _ => None,
+        }
     }
 
     fn new_conn(&mut self) -> ConnId {
@@ -360,7 +375,28 @@ impl Broker {
                     self.on_zk_events(now, events, fx);
                 }
             }
+            Input::Timer { timer: TimerId::Transport { owner: Component::Bridge { id }, kind } } => {
+                self.on_bridge_timer(now, id, kind, fx)
+            }
             Input::Timer { timer } => panic!("foreign timer {timer:?}"),
+            Input::Connected { conn: conn @ ConnId::Out { owner: Component::Bridge { id }, .. } } => {
+                self.on_bridge_connected(now, id, conn, fx)
+            }
+            Input::ConnectFailed { conn: ConnId::Out { owner: Component::Bridge { id }, .. }, error } => {
+                let failure = match error {
+                    crate::io::ConnectError::Refused => network::Failure::Refused,
+                    crate::io::ConnectError::TimedOut => network::Failure::TimedOut,
+                };
+                self.on_bridge_failed(now, id, failure, fx)
+            }
+            Input::Closed { conn: conn @ ConnId::Out { owner: Component::Bridge { id }, .. }, .. } => {
+                let current = self
+                    .master_store()
+                    .is_some_and(|m| m.network.bridges.get(&id).is_some_and(|b| b.tcp.conn() == Some(conn)));
+                if current {
+                    self.on_bridge_failed(now, id, network::Failure::Closed, fx)
+                }
+            }
             Input::Connected { conn } => self.on_connected(now, conn, fx),
             Input::ConnectFailed { conn, .. } | Input::Closed { conn, .. } => {
                 self.on_conn_lost(now, conn, fx)
@@ -502,6 +538,12 @@ impl Broker {
                 }
                 for conn in master.sessions.keys().chain(master.clients.keys()) {
                     fx.push(Effect::Close { conn: *conn });
+                }
+                // The bridges stop with the broker (a duplex one's connection is a client's too).
+                for bridge in master.network.bridges.values() {
+                    if let Some(conn) = bridge.tcp.conn().filter(|c| !master.clients.contains_key(c)) {
+                        fx.push(Effect::Close { conn });
+                    }
                 }
             }
             Store::Slave(slave) => {
@@ -675,6 +717,34 @@ impl Broker {
                 self.on_download(now, conn, entries, bytes, fx)
             }
             Message::Repl(ReplMsg::Wal { entries, sync }) => self.on_wal(conn, entries, sync, fx),
+            Message::FromBroker(reply) => {
+                if let Some(Component::Bridge { id }) = conn.owner() {
+                    return self.on_bridge_reply(now, id, conn, reply, fx);
+                }
+                let Store::Master(master) = &mut inst.store else { return };
+                network::on_mirror_reply(master, conn, reply, fx);
+            }
+            Message::ToBroker(ToBroker::BrokerInfo(info)) => {
+                let number = inst.number;
+                let own = self.broker_id(number);
+                let own = self.own_info(own, None);
+                let inst = self.instance.as_mut().expect("checked");
+                let Store::Master(master) = &mut inst.store else { return };
+                if !inst.serving || !master.clients.contains_key(&conn) {
+                    return;
+                }
+                if let Some(client) = master.clients.get_mut(&conn) {
+                    client.last_read = now;
+                }
+                network::on_broker_info(master, own, conn, info, fx);
+            }
+            Message::ToBroker(ToBroker::SubscribeAdvisories) => {
+                let Store::Master(master) = &mut inst.store else { return };
+                if !inst.serving || !master.clients.contains_key(&conn) {
+                    return;
+                }
+                network::subscribe_advisories(master, conn, fx);
+            }
             Message::ToBroker(command) => {
                 let no_audit = self.config.planted_bug == Some(PlantedBug::NoProducerAudit);
                 let Store::Master(master) = &mut inst.store else { return };

@@ -2,6 +2,7 @@
 //! producer audit, acks, poison acks to the DLQ, topic fan-out and dispatch.
 
 use super::*;
+use crate::messaging::{BrokerPath, ConsumerAdvisory};
 use writer::Pending;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +24,8 @@ pub(super) fn on_client_command(
     match command {
         ToBroker::Connect { reconnect, .. } => client.reconnect = reconnect,
         ToBroker::KeepAlive => {}
+        // Handled by the broker, which knows its own identity (`network.rs`).
+        ToBroker::BrokerInfo(_) | ToBroker::SubscribeAdvisories => {}
         ToBroker::Subscribe(info) => {
             let slot = match &info.dest {
                 Dest::Queue(_) => info.dest,
@@ -38,7 +41,15 @@ pub(super) fn on_client_command(
                     slot
                 }
             };
+            let advisory = ConsumerAdvisory {
+                consumer: info.consumer,
+                dest: info.dest,
+                priority: info.priority as i32,
+                path: BrokerPath::default(),
+                added: true,
+            };
             master.destinations.queue(&slot).add_consumer(conn, info);
+            network::advise(master, advisory, fx);
             dispatch(master, &slot, fx);
         }
         ToBroker::Send { msg, corr } => {
@@ -93,8 +104,11 @@ pub(super) fn drop_client(master: &mut MasterStore, conn: ConnId, fx: &mut Vec<E
     if master.clients.remove(&conn).is_none() {
         return;
     }
+    master.network.advisory_subscribers.remove(&conn);
+    network::drop_mirror(master, conn, crate::bridge::BridgeDown::Closed, fx);
     let dests: Vec<Dest> = master.destinations.queues.keys().cloned().collect();
-    master.destinations.remove_connection(conn);
+    let removed = master.destinations.remove_connection(conn);
+    network::advise_removed(master, removed, fx);
     for dest in dests {
         dispatch(master, &dest, fx);
     }
@@ -102,7 +116,7 @@ pub(super) fn drop_client(master: &mut MasterStore, conn: ConnId, fx: &mut Vec<E
 
 /// The store operation that records `slot` consuming `msg`: a remove for a queue, an ack
 /// position for a durable subscription, nothing for what was never stored.
-fn consumed_op(master: &MasterStore, slot: &Dest, msg: &Msg) -> Option<LogOp> {
+pub(super) fn consumed_op(master: &MasterStore, slot: &Dest, msg: &Msg) -> Option<LogOp> {
     if !msg.persistent {
         return None;
     }
@@ -189,7 +203,12 @@ pub(super) fn complete(master: &mut MasterStore, ops: Vec<Pending>, fx: &mut Vec
 pub(super) fn dispatch(master: &mut MasterStore, slot: &Dest, fx: &mut Vec<Effect>) {
     let Some(queue) = master.destinations.queues.get_mut(slot) else { return };
     let (deliveries, consumed) = queue.dispatch();
-    for Delivery { conn, consumer, msg, redelivered } in deliveries {
+    for delivery in deliveries {
+        if delivery.network {
+            network::forward(master, delivery, fx);
+            continue;
+        }
+        let Delivery { conn, consumer, msg, redelivered, .. } = delivery;
         let message = Message::FromBroker(FromBroker::Deliver { consumer, msg, redelivered });
         fx.push(Effect::Send { conn, message });
     }

@@ -32,6 +32,7 @@ fn config(sync: SyncMode) -> BrokerConfig {
         stop_ms: 100,
         recovery_ms: 0,
         slave_retry_ms: 1000,
+        network_connectors: Vec::new(),
         planted_bug: None,
     }
 }
@@ -50,6 +51,7 @@ fn serving_master(sync: SyncMode, bug: Option<PlantedBug>) -> Broker {
         clients: BTreeMap::new(),
         destinations: Destinations::default(),
         producer_seq: BTreeMap::new(),
+        network: Default::default(),
     }));
     inst.serving = true;
     let mut fx = Vec::new();
@@ -60,7 +62,15 @@ fn serving_master(sync: SyncMode, bug: Option<PlantedBug>) -> Broker {
 
 fn msg(seq: u64) -> Msg {
     let id = MsgId { producer: 1, seq };
-    Msg { id, key: id, dest: Dest::Queue("q".into()), persistent: true, size: 100, sent_at: Time::ZERO }
+    Msg {
+        id,
+        key: id,
+        dest: Dest::Queue("q".into()),
+        persistent: true,
+        size: 100,
+        sent_at: Time::ZERO,
+        path: Default::default(),
+    }
 }
 
 fn input(broker: &mut Broker, input: Input) -> Vec<Effect> {

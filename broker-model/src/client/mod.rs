@@ -340,8 +340,15 @@ impl Client {
         let key = MsgId { producer: app_producer, seq: producer.seq };
         let id = MsgId { producer: producer.wire_id, seq: producer.wire_seq };
         let spec = &producer.spec;
-        let msg =
-            Msg { id, key, dest: spec.dest, persistent: spec.persistent, size: spec.size, sent_at: now };
+        let msg = Msg {
+            id,
+            key,
+            dest: spec.dest,
+            persistent: spec.persistent,
+            size: spec.size,
+            sent_at: now,
+            path: Default::default(),
+        };
         let sync = spec.sync;
         fx.push(Effect::Observe {
             observation: Observation::Sent { key, dest: msg.dest, persistent: msg.persistent, sync },
@@ -378,7 +385,7 @@ impl Client {
                     }
                 }
             }
-            FromBroker::KeepAlive => {}
+            FromBroker::KeepAlive | FromBroker::BrokerInfo(_) | FromBroker::Advisory(_) => {}
             FromBroker::Deliver { consumer, msg, redelivered } => {
                 let ack = self
                     .config

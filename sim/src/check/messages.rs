@@ -361,6 +361,7 @@ mod tests {
             persistent: true,
             size: 10,
             sent_at: Time::ZERO,
+            path: Default::default(),
         };
         let observations = vec![sent(1, &q), Observation::SendAcked { key: key(1) }];
         let (violations, counts) = check_with_held(&spec(), observations.clone(), vec![(1, msg.clone())]);
