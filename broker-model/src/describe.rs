@@ -96,6 +96,8 @@ impl Message {
                 TraceKind::Zk
             }
             Message::Repl(_) => TraceKind::Store,
+            Message::ToBroker(ToBroker::BrokerInfo(_) | ToBroker::SubscribeAdvisories)
+            | Message::FromBroker(FromBroker::BrokerInfo(_) | FromBroker::Advisory(_)) => TraceKind::Bridges,
             Message::ToBroker(_) | Message::FromBroker(_) => TraceKind::Messages,
         }
     }

@@ -3,11 +3,14 @@
 //! references, timing) is checked by `sim::validate`, so every scenario gets the same checks.
 //! Every error is one line: `<file>: <field>: <expected form>`. Parsing is linear in the file.
 
+use broker_model::bridge::{ConnectorConfig, DestFilter};
 use broker_model::client::{ConsumerSpec, ProducerSpec, Protocol};
 use broker_model::messaging::{AckMode, Dest};
 use serde::Deserialize;
 use sim::settings::{self, Value};
-use sim::spec::{Action, At, ClientSpec, Hosts, Settings, Sometimes, Spec, Step, Target, TopologySpec};
+use sim::spec::{
+    Action, At, ClientSpec, ConnectorSpec, Hosts, Settings, Sometimes, Spec, Step, Target, TopologySpec,
+};
 use sim::validate::{self, indexed, DURATION_MS_MAX, MESSAGE_SIZE_MAX};
 use std::collections::BTreeSet;
 use std::fmt;
@@ -93,6 +96,89 @@ struct FileTopology {
     groups: Option<u32>,
     #[serde(default)]
     host_per_broker: bool,
+    /// Absent: the seed's two duplex connectors when there are two groups; `[]`: none.
+    connector: Option<Vec<FileConnector>>,
+}
+
+/// One `[[topology.connector]]`: ActiveMQ's attribute names in snake case.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConnector {
+    group: u32,
+    to_group: u32,
+    name: Option<String>,
+    duplex: Option<bool>,
+    network_ttl: Option<u32>,
+    message_ttl: Option<u32>,
+    consumer_ttl: Option<u32>,
+    conduit_subscriptions: Option<bool>,
+    decrease_network_consumer_priority: Option<bool>,
+    prefetch_size: Option<u32>,
+    dynamic_only: Option<bool>,
+    #[serde(default)]
+    excluded_destinations: Vec<String>,
+    #[serde(default)]
+    dynamically_included_destinations: Vec<String>,
+    #[serde(default)]
+    statically_included_destinations: Vec<String>,
+    static_bridge: Option<bool>,
+    suppress_duplicate_queue_subscriptions: Option<bool>,
+    suppress_duplicate_topic_subscriptions: Option<bool>,
+    always_sync_send: Option<bool>,
+    initial_reconnect_delay_ms: Option<u64>,
+    max_reconnect_delay_ms: Option<u64>,
+    use_exponential_back_off: Option<bool>,
+    back_off_multiplier: Option<u64>,
+    max_reconnect_attempts: Option<u32>,
+    min_connect_time_ms: Option<u64>,
+}
+
+fn parse_connector(raw: &FileConnector) -> Result<ConnectorSpec, FieldError> {
+    let name = raw.name.clone().unwrap_or_else(|| "bridge".to_string());
+    let mut config = ConnectorConfig::new(&name, Vec::new());
+    let c = &mut config;
+    c.duplex = raw.duplex.unwrap_or(c.duplex);
+    c.network_ttl = raw.network_ttl.unwrap_or(c.network_ttl);
+    // `messageTTL` and `consumerTTL` follow `networkTTL` unless set.
+    c.message_ttl = raw.message_ttl.unwrap_or(c.network_ttl);
+    c.consumer_ttl = raw.consumer_ttl.unwrap_or(c.network_ttl);
+    c.conduit_subscriptions = raw.conduit_subscriptions.unwrap_or(c.conduit_subscriptions);
+    c.decrease_network_consumer_priority =
+        raw.decrease_network_consumer_priority.unwrap_or(c.decrease_network_consumer_priority);
+    c.prefetch_size = raw.prefetch_size.unwrap_or(c.prefetch_size);
+    c.dynamic_only = raw.dynamic_only.unwrap_or(c.dynamic_only);
+    c.static_bridge = raw.static_bridge.unwrap_or(c.static_bridge);
+    c.suppress_duplicate_queue_subscriptions =
+        raw.suppress_duplicate_queue_subscriptions.unwrap_or(c.suppress_duplicate_queue_subscriptions);
+    c.suppress_duplicate_topic_subscriptions =
+        raw.suppress_duplicate_topic_subscriptions.unwrap_or(c.suppress_duplicate_topic_subscriptions);
+    c.always_sync_send = raw.always_sync_send.unwrap_or(c.always_sync_send);
+    let b = &mut c.backoff;
+    b.initial_reconnect_delay_ms = raw.initial_reconnect_delay_ms.unwrap_or(b.initial_reconnect_delay_ms);
+    b.max_reconnect_delay_ms = raw.max_reconnect_delay_ms.unwrap_or(b.max_reconnect_delay_ms);
+    b.use_exponential_back_off = raw.use_exponential_back_off.unwrap_or(b.use_exponential_back_off);
+    b.back_off_multiplier = raw.back_off_multiplier.unwrap_or(b.back_off_multiplier);
+    b.max_reconnect_attempts = raw.max_reconnect_attempts.unwrap_or(b.max_reconnect_attempts);
+    b.min_connect_time_ms = raw.min_connect_time_ms.unwrap_or(b.min_connect_time_ms);
+    let filters = |list: &[String], field: &str| -> Result<Vec<DestFilter>, FieldError> {
+        list.iter()
+            .enumerate()
+            .map(|(i, text)| {
+                DestFilter::parse(text).ok_or_else(|| {
+                    (
+                        format!("{field}[{i}]"),
+                        format!("expected queue://name or topic://name (wildcards * and >), got {text:?}"),
+                    )
+                })
+            })
+            .collect()
+    };
+    c.excluded_destinations = filters(&raw.excluded_destinations, "excluded_destinations")?;
+    c.dynamically_included_destinations =
+        filters(&raw.dynamically_included_destinations, "dynamically_included_destinations")?;
+    c.statically_included_destinations =
+        filters(&raw.statically_included_destinations, "statically_included_destinations")?;
+    Ok(ConnectorSpec { group: raw.group, to_group: raw.to_group, config })
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,6 +260,19 @@ fn parse_unchecked(file: &str, text: &str) -> Result<Spec, FormatError> {
             .map_err(|m| error((format!("settings.{name}"), m)))?;
     }
     let groups = raw.topology.groups.unwrap_or(1);
+    let connectors = match &raw.topology.connector {
+        None if groups == 2 => ConnectorSpec::seed(),
+        None => Vec::new(),
+        Some(list) => {
+            let mut connectors = Vec::with_capacity(list.len());
+            for (i, c) in list.iter().enumerate() {
+                let parsed = parse_connector(c)
+                    .map_err(|(f, m)| error((format!("topology.connector[{i}].{f}"), m)))?;
+                connectors.push(parsed);
+            }
+            connectors
+        }
+    };
     let duration_ms = whole_seconds_to_ms(raw.duration_s).map_err(|m| error(("duration_s".into(), m)))?;
     let liveness_deadline_ms =
         whole_seconds_to_ms(raw.liveness_deadline_s).map_err(|m| error(("liveness_deadline_s".into(), m)))?;
@@ -204,7 +303,7 @@ fn parse_unchecked(file: &str, text: &str) -> Result<Spec, FormatError> {
     Ok(Spec {
         name: raw.name,
         description: raw.description,
-        topology: TopologySpec { groups, host_per_broker: raw.topology.host_per_broker },
+        topology: TopologySpec { groups, host_per_broker: raw.topology.host_per_broker, connectors },
         settings,
         duration_ms,
         liveness_deadline_ms,

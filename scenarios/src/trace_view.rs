@@ -29,6 +29,8 @@ pub enum Only {
     Store,
     /// TCP connections.
     Net,
+    /// Network bridges: attempts, handshakes, advisories, drops, forwards.
+    Bridges,
 }
 
 impl Only {
@@ -41,6 +43,7 @@ impl Only {
             Only::Zk => TraceKind::Zk,
             Only::Store => TraceKind::Store,
             Only::Net => TraceKind::Net,
+            Only::Bridges => TraceKind::Bridges,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! A scenario as typed data: topology, settings, the fault schedule, what must sometimes happen
 //! and how long the system has to recover. The `scenarios` crate parses files into this.
 
+use broker_model::bridge::ConnectorConfig;
 use broker_model::broker::{PlantedBug, SyncMode};
 use broker_model::client::{ConsumerSpec, ProducerSpec, Protocol};
 use std::fmt;
@@ -47,6 +48,43 @@ pub struct TopologySpec {
     /// False (the seed): a group's three brokers share one host and its ports. True: one host
     /// per broker (`mq1-host`, ...), as the seed's closing advice recommends.
     pub host_per_broker: bool,
+    /// `<networkConnector>`s: which group's masters run each and which group it reaches.
+    pub connectors: Vec<ConnectorSpec>,
+}
+
+impl TopologySpec {
+    /// One master/slave group, no network connectors.
+    pub fn one_group() -> TopologySpec {
+        TopologySpec { groups: 1, host_per_broker: false, connectors: Vec::new() }
+    }
+
+    /// The seed's Broker Cluster: two groups, each master with a duplex connector to the
+    /// other group's three brokers (`group1-broker1`, `group2-broker1`).
+    pub fn seed() -> TopologySpec {
+        TopologySpec { groups: 2, host_per_broker: false, connectors: ConnectorSpec::seed() }
+    }
+}
+
+/// One network connector in the topology: run by the masters of `group`, its `static:(...)`
+/// lists every broker of `to_group` (each broker's OpenWire port), in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectorSpec {
+    pub group: u32,
+    pub to_group: u32,
+    /// Name, duplex and every attribute; its `uris` are filled in by the layout.
+    pub config: ConnectorConfig,
+}
+
+impl ConnectorSpec {
+    /// The seed's two connectors, duplex on both sides.
+    pub fn seed() -> Vec<ConnectorSpec> {
+        let connector = |group: u32, to_group: u32| {
+            let mut config = ConnectorConfig::new(&format!("group{group}-broker1"), Vec::new());
+            config.duplex = true;
+            ConnectorSpec { group, to_group, config }
+        };
+        vec![connector(1, 2), connector(2, 1)]
+    }
 }
 
 /// The settings an operator tunes; defaults are the seed deployment's.

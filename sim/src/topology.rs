@@ -2,12 +2,14 @@
 //! running one server per ensemble; one broker host per group running three brokers).
 
 use crate::spec::Spec;
+use broker_model::bridge::ConnectorConfig;
 use broker_model::broker::BrokerConfig;
 use broker_model::client::{ClientConfig, Protocol};
 use broker_model::zk::server::{PeerAddrs, ServerConfig};
 use broker_model::zk::EnsembleConfig;
 use broker_model::{Addr, HostId};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Host {
@@ -170,6 +172,23 @@ impl Layout {
                     planted_bug: settings.planted_bug,
                 };
                 processes.push(Process { name, host, kind: ProcessKind::Broker { group: g, config } });
+            }
+        }
+        // Network connectors: `static:(tcp://<each broker of the target group>:<its port>)`.
+        for connector in &spec.topology.connectors {
+            let uris: Vec<Addr> = processes
+                .iter()
+                .filter(|p| p.group() == Some(connector.to_group))
+                .map(|p| match &p.kind {
+                    ProcessKind::Broker { config, .. } => Addr { host: p.host, port: config.openwire_port },
+                    _ => unreachable!("a group holds brokers"),
+                })
+                .collect();
+            let config = Rc::new(ConnectorConfig { uris, ..connector.config.clone() });
+            for p in processes.iter_mut().filter(|p| p.group() == Some(connector.group)) {
+                if let ProcessKind::Broker { config: broker, .. } = &mut p.kind {
+                    broker.network_connectors.push(Rc::clone(&config));
+                }
             }
         }
         for (i, client) in spec.workload.iter().enumerate() {

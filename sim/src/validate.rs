@@ -97,6 +97,86 @@ impl Names {
     }
 }
 
+/// Network connectors: existing, distinct groups; names unique per group; every attribute in a
+/// range ActiveMQ accepts and the model can run without overflow.
+fn check_connectors(spec: &Spec) -> Result<(), SpecError> {
+    let groups = spec.topology.groups;
+    let mut names = std::collections::BTreeSet::new();
+    for (i, c) in spec.topology.connectors.iter().enumerate() {
+        let field = |f: &str| format!("topology.connector[{i}].{f}");
+        if !(1..=groups).contains(&c.group) {
+            return refuse(field("group"), format!("expected a group in 1..={groups}, got {}", c.group));
+        }
+        if !(1..=groups).contains(&c.to_group) || c.to_group == c.group {
+            return refuse(
+                field("to_group"),
+                format!("expected another group in 1..={groups} than group {}, got {}", c.group, c.to_group),
+            );
+        }
+        let config = &c.config;
+        if !is_plain_name(&config.name, 64) || !names.insert((c.group, config.name.clone())) {
+            return refuse(
+                field("name"),
+                format!(
+                    "expected 1-64 characters of A-Z a-z 0-9 . _ -, unique in its group, got {:?}",
+                    config.name
+                ),
+            );
+        }
+        for (name, value) in [
+            ("network_ttl", config.network_ttl),
+            ("message_ttl", config.message_ttl),
+            ("consumer_ttl", config.consumer_ttl),
+        ] {
+            if !(1..=16).contains(&value) {
+                return refuse(field(name), format!("expected 1..=16 brokers, got {value}"));
+            }
+        }
+        if !(1..=32_767).contains(&config.prefetch_size) {
+            return refuse(
+                field("prefetch_size"),
+                format!("expected 1..=32767 messages, got {}", config.prefetch_size),
+            );
+        }
+        let b = &config.backoff;
+        let hour = 3_600_000;
+        if !(1..=hour).contains(&b.initial_reconnect_delay_ms) {
+            return refuse(
+                field("initial_reconnect_delay_ms"),
+                format!("expected 1..={hour} ms, got {}", b.initial_reconnect_delay_ms),
+            );
+        }
+        if !(b.initial_reconnect_delay_ms..=hour).contains(&b.max_reconnect_delay_ms) {
+            return refuse(
+                field("max_reconnect_delay_ms"),
+                format!(
+                    "expected initial_reconnect_delay_ms ({})..={hour} ms, got {}",
+                    b.initial_reconnect_delay_ms, b.max_reconnect_delay_ms
+                ),
+            );
+        }
+        if !(1..=100).contains(&b.back_off_multiplier) {
+            return refuse(
+                field("back_off_multiplier"),
+                format!("expected 1..=100, got {}", b.back_off_multiplier),
+            );
+        }
+        if b.max_reconnect_attempts > 1_000_000 {
+            return refuse(
+                field("max_reconnect_attempts"),
+                format!("expected 0 (unlimited)..=1000000, got {}", b.max_reconnect_attempts),
+            );
+        }
+        if b.min_connect_time_ms > hour {
+            return refuse(
+                field("min_connect_time_ms"),
+                format!("expected 0..={hour} ms, got {}", b.min_connect_time_ms),
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Checks `spec` completely; the first refusal is returned.
 pub fn validate(spec: &Spec) -> Result<(), SpecError> {
     if !is_plain_name(&spec.name, 64) {
@@ -114,6 +194,7 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
     if !(1..=2).contains(&spec.topology.groups) {
         return refuse("topology.groups", format!("expected 1 or 2, got {}", spec.topology.groups));
     }
+    check_connectors(spec)?;
     if !(1000..=DURATION_MS_MAX).contains(&spec.duration_ms) || !spec.duration_ms.is_multiple_of(1000) {
         return refuse(
             "duration_s",

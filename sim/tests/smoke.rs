@@ -9,7 +9,7 @@ fn master_crash() -> Spec {
     Spec {
         name: "master-crash".into(),
         description: String::new(),
-        topology: TopologySpec { groups: 1, host_per_broker: false },
+        topology: TopologySpec::one_group(),
         settings: Settings::seed(),
         duration_ms: 120_000,
         liveness_deadline_ms: 30_000,

@@ -208,7 +208,7 @@ mod tests {
         Spec {
             name: "t".into(),
             description: String::new(),
-            topology: TopologySpec { groups: 1, host_per_broker: false },
+            topology: TopologySpec::one_group(),
             settings: Settings::seed(),
             duration_ms: 10_000,
             liveness_deadline_ms: 5_000,
