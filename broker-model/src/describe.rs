@@ -478,7 +478,11 @@ impl fmt::Display for Observation {
                 write!(f, "slave caught up with master {master} after downloading {transferred} bytes")
             }
             Observation::ResendSuppressed { key } => write!(f, "producer audit dropped the resend of {key}"),
-            Observation::DuplicateSend { key } => write!(f, "cursor audit found a duplicate send of {key}"),
+            Observation::DuplicateSend { key, forwarded } => write!(
+                f,
+                "cursor audit found a duplicate {} of {key}",
+                if *forwarded { "forward (a bridge resent it)" } else { "send" }
+            ),
             Observation::DeadLettered { key, poison } => {
                 write!(f, "{key} moved to the DLQ{}", if *poison { " (poison ack)" } else { " (duplicate)" })
             }

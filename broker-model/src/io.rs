@@ -305,6 +305,8 @@ pub enum Observation {
     /// The cursor audit found a send it had already queued: a duplicate reached the store.
     DuplicateSend {
         key: MsgId,
+        /// It came over a network bridge (a re-forward after a lost response, §3.9).
+        forwarded: bool,
     },
     /// A message moved to the DLQ (`poison`: the client's audit rejected a delivery).
     DeadLettered {

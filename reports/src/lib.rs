@@ -333,6 +333,13 @@ impl Summary {
             get("duplicates_rejected"),
             get("duplicate_sends_stored")
         ));
+        if get("forwarded") > 0 || get("network_duplicates_dlq") > 0 {
+            lines.push(format!(
+                "  bridges: forwarded {} remote duplicates to the DLQ {}",
+                get("forwarded"),
+                get("network_duplicates_dlq")
+            ));
+        }
         lines
     }
 }

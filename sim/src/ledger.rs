@@ -106,6 +106,8 @@ pub struct Ledger {
     consumers_of: BTreeMap<u16, BTreeSet<u32>>,
     /// Send → delivery latencies (µs) by destination.
     latencies: BTreeMap<u16, Vec<u64>>,
+    /// Forwards by network bridges (one per message per hop).
+    pub forwarded: u64,
 }
 
 /// Sequence numbers beyond the ledger's end by more than this are not filled in (a corrupted
@@ -117,7 +119,10 @@ impl Ledger {
     pub fn takes(observation: &Observation) -> bool {
         matches!(
             observation,
-            Observation::Sent { .. } | Observation::SendAcked { .. } | Observation::Delivered { .. }
+            Observation::Sent { .. }
+                | Observation::SendAcked { .. }
+                | Observation::Delivered { .. }
+                | Observation::Forwarded { .. }
         )
     }
 
@@ -153,6 +158,7 @@ impl Ledger {
     /// Folds one observation in (those [`Ledger::takes`]; others are ignored).
     pub fn observe(&mut self, at: Time, observation: &Observation) {
         match observation {
+            Observation::Forwarded { .. } => self.forwarded += 1,
             Observation::Sent { key, dest, persistent, sync } => {
                 let dest = self.dest_index(dest);
                 let Some(account) = self.account_mut(*key, true) else { return };

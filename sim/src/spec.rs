@@ -231,16 +231,19 @@ pub enum Sometimes {
     SlaveCaughtUp,
     /// A client connected again after losing its connection.
     ClientReconnected,
+    /// A network bridge (re)established its connection and handshake.
+    BridgeReconnected,
 }
 
 impl Sometimes {
-    pub const ALL: [Sometimes; 6] = [
+    pub const ALL: [Sometimes; 7] = [
         Sometimes::MasterElected,
         Sometimes::SessionExpired,
         Sometimes::ZkLeaderElected,
         Sometimes::MasterDemoted,
         Sometimes::SlaveCaughtUp,
         Sometimes::ClientReconnected,
+        Sometimes::BridgeReconnected,
     ];
 
     pub fn name(self) -> &'static str {
@@ -251,6 +254,7 @@ impl Sometimes {
             Sometimes::MasterDemoted => "master_demoted",
             Sometimes::SlaveCaughtUp => "slave_caught_up",
             Sometimes::ClientReconnected => "client_reconnected",
+            Sometimes::BridgeReconnected => "bridge_reconnected",
         }
     }
 }

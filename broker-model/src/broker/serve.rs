@@ -163,7 +163,8 @@ fn deliver_new(master: &mut MasterStore, msg: Msg, fx: &mut Vec<Effect>) {
         Dest::Queue(_) => {
             if !master.destinations.queue(&dest).enqueue(msg.clone()) {
                 let key = msg.key;
-                fx.push(Effect::Observe { observation: Observation::DuplicateSend { key } });
+                let forwarded = !msg.path.is_empty();
+                fx.push(Effect::Observe { observation: Observation::DuplicateSend { key, forwarded } });
                 if dead_letter(master, &dest, msg) {
                     fx.push(Effect::Observe {
                         observation: Observation::DeadLettered { key, poison: false },

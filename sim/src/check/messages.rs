@@ -52,6 +52,7 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
     let ledger = &context.history.ledger;
     let mut duplicate_sends = Vec::new();
     let mut suppressed = 0;
+    let mut network_duplicates = 0;
     let mut rejected = 0;
     // Durable subscribers: consumer → (topic, subscription name); when each was stored.
     let mut durable_consumers: BTreeMap<u32, (String, String)> = BTreeMap::new();
@@ -75,7 +76,10 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
             Observation::DurableSubscribed { topic, sub } => {
                 stored_subs.entry((topic.clone(), sub.clone())).or_insert(event.at);
             }
-            Observation::DuplicateSend { key } => duplicate_sends.push((event.at, *key)),
+            // A bridge re-forwarding what the remote stored before its response was lost: the
+            // remote's cursor audit sends the copy to the DLQ (model/activemq.md §3.9).
+            Observation::DuplicateSend { forwarded: true, .. } => network_duplicates += 1,
+            Observation::DuplicateSend { key, forwarded: false } => duplicate_sends.push((event.at, *key)),
             Observation::ResendSuppressed { .. } => suppressed += 1,
             Observation::DuplicateRejected { .. } => rejected += 1,
             _ => {}
@@ -143,6 +147,8 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
     counts.insert("resends_suppressed".into(), suppressed);
     counts.insert("duplicates_rejected".into(), rejected);
     counts.insert("duplicate_sends_stored".into(), duplicate_sends.len() as u64);
+    counts.insert("network_duplicates_dlq".into(), network_duplicates);
+    counts.insert("forwarded".into(), ledger.forwarded);
 
     let promised = context.spec.settings.sync.has_remote()
         && max_down_in_any_group(context) <= (context.spec.settings.replicas / 2) as usize;
@@ -343,7 +349,7 @@ mod tests {
     fn a_stored_duplicate_send_is_judged_only_under_remote_sync() {
         let q = Dest::Queue("q".into());
         let observations =
-            vec![sent(1, &q), delivered(1, &q, 7, 0), Observation::DuplicateSend { key: key(1) }];
+            vec![sent(1, &q), delivered(1, &q, 7, 0), Observation::DuplicateSend { key: key(1), forwarded: false }];
         let (violations, _) = check_history(&spec(), observations.clone());
         assert!(violations.iter().any(|v| matches!(v, Violation::DuplicateStored { count: 1, .. })));
         let mut local = spec();

@@ -5,6 +5,7 @@ use super::{measured_step_time, Context};
 use crate::history::Kind;
 use crate::outcome::Violation;
 use crate::spec::Sometimes;
+use broker_model::bridge::BridgeEvent;
 use broker_model::io::ZkRole;
 use broker_model::Observation;
 
@@ -27,6 +28,10 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) {
                     | (Sometimes::MasterDemoted, Kind::Observed(Observation::Demoted { .. }))
                     | (Sometimes::SlaveCaughtUp, Kind::Observed(Observation::SlaveCaughtUp { .. }))
                     | (Sometimes::ClientReconnected, Kind::Observed(Observation::ClientConnected { .. }))
+                    | (
+                        Sometimes::BridgeReconnected,
+                        Kind::Observed(Observation::Bridge { event: BridgeEvent::Up { .. }, .. })
+                    )
                     | (
                         Sometimes::ZkLeaderElected,
                         Kind::Observed(Observation::ZkRole { role: ZkRole::Leading, serving: true, .. })
