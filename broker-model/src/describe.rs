@@ -524,8 +524,8 @@ impl fmt::Display for Observation {
                     BridgeEvent::Loop => write!(f, "the remote is this broker: disposed"),
                 }
             }
-            Observation::Forwarded { key, dest } => {
-                write!(f, "forwarded {key} on {dest} to the remote broker")
+            Observation::Forwarded { key, dest, hops } => {
+                write!(f, "forwarded {key} on {dest} to the remote broker (hop {hops})")
             }
         }
     }

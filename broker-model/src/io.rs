@@ -362,9 +362,11 @@ pub enum Observation {
         name: BridgeName,
         event: BridgeEvent,
     },
-    /// A bridge forwarded a message to its remote broker.
+    /// A bridge forwarded a message to its remote broker; `hops` counts the brokers on its
+    /// path now (this one included).
     Forwarded {
         key: MsgId,
         dest: Dest,
+        hops: u32,
     },
 }

@@ -4,7 +4,7 @@ use crate::format::{self, FormatError};
 use sim::Spec;
 
 /// `(file name, text)` of every built-in scenario.
-pub const FILES: [(&str, &str); 12] = [
+pub const FILES: [(&str, &str); 15] = [
     ("builtin/master-crash.toml", include_str!("../builtin/master-crash.toml")),
     ("builtin/zk-leader-crash.toml", include_str!("../builtin/zk-leader-crash.toml")),
     ("builtin/master-zk-partition.toml", include_str!("../builtin/master-zk-partition.toml")),
@@ -17,6 +17,9 @@ pub const FILES: [(&str, &str); 12] = [
     ("builtin/client-partition.toml", include_str!("../builtin/client-partition.toml")),
     ("builtin/master-zk-isolation.toml", include_str!("../builtin/master-zk-isolation.toml")),
     ("builtin/rolling-slave-restart.toml", include_str!("../builtin/rolling-slave-restart.toml")),
+    ("builtin/partition-between-groups.toml", include_str!("../builtin/partition-between-groups.toml")),
+    ("builtin/remote-group-failover.toml", include_str!("../builtin/remote-group-failover.toml")),
+    ("builtin/stuck-messages.toml", include_str!("../builtin/stuck-messages.toml")),
 ];
 
 /// Every built-in scenario, parsed.

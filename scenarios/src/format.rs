@@ -325,7 +325,7 @@ fn toml_value(value: &toml::Value) -> Value {
             _ => Value::Other("an array that is not two integers"),
         },
         toml::Value::Float(_) => Value::Other("a float"),
-        toml::Value::Boolean(_) => Value::Other("a boolean"),
+        toml::Value::Boolean(b) => Value::Bool(*b),
         toml::Value::Datetime(_) => Value::Other("a date"),
         toml::Value::Table(_) => Value::Other("a table"),
     }
@@ -555,7 +555,11 @@ pub fn parse_target(text: &str, earlier: &BTreeSet<String>) -> Result<Target, St
             _ => Err(bad()),
         };
     }
-    if indexed(text, "mq").is_some() || indexed(text, "zk").is_some() {
+    // A broker, a ZooKeeper server or a client by name (validation checks it exists).
+    if !text.is_empty()
+        && text.len() <= 64
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+    {
         return Ok(Target::Process(text.to_string()));
     }
     Err(bad())
@@ -661,7 +665,12 @@ mod tests {
         assert_eq!(parse_target("youngest:group1", &earlier), Ok(Target::Youngest(1)));
         assert_eq!(parse_target("zk-follower:ensemble1", &earlier), Ok(Target::ZkFollower(1)));
         assert_eq!(parse_target("step:crash", &earlier), Ok(Target::Step("crash".into())));
-        assert!(parse_target("mq01", &earlier).is_err());
+        // A name parses; validation checks the process exists (`mq01` does not: `mq1` does).
+        assert_eq!(parse_target("mq01", &earlier), Ok(Target::Process("mq01".into())));
+        let zero =
+            format!("{MINIMAL}[[step]]\nid = \"a\"\nat_s = 1\naction = \"crash\"\ntarget = \"mq01\"\n");
+        assert_eq!(parse("f.toml", &zero).unwrap_err().field, "step[0].target");
+        assert!(parse_target("mq 1", &earlier).is_err());
         assert!(parse_target("master:group01", &earlier).is_err());
         let one_group =
             format!("{MINIMAL}[[step]]\nid = \"a\"\nat_s = 1\naction = \"crash\"\ntarget = \"mq4\"\n");

@@ -28,7 +28,7 @@ impl Canary {
     }
 }
 
-pub const CANARIES: [Canary; 6] = [
+pub const CANARIES: [Canary; 9] = [
     Canary {
         bug: PlantedBug::MasterIgnoresDisconnect,
         scenario: "master-zk-isolation",
@@ -76,5 +76,29 @@ pub const CANARIES: [Canary; 6] = [
         seeds: 0..2,
         violation: "Livelock",
         caught_min: 2,
+    },
+    Canary {
+        bug: PlantedBug::BridgeAcksBeforeStored,
+        scenario: "partition-between-groups",
+        sets: &[],
+        seeds: 0..10,
+        violation: "AcknowledgedLoss",
+        caught_min: 7,
+    },
+    Canary {
+        bug: PlantedBug::BridgeDropsInflight,
+        scenario: "partition-between-groups",
+        sets: &[],
+        seeds: 0..10,
+        violation: "AcknowledgedLoss",
+        caught_min: 4,
+    },
+    Canary {
+        bug: PlantedBug::IgnoreNetworkTtl,
+        scenario: "stuck-messages",
+        sets: &[],
+        seeds: 0..4,
+        violation: "NetworkTtl",
+        caught_min: 4,
     },
 ];

@@ -108,6 +108,8 @@ pub struct Ledger {
     latencies: BTreeMap<u16, Vec<u64>>,
     /// Forwards by network bridges (one per message per hop).
     pub forwarded: u64,
+    /// The most brokers any forwarded message had crossed, and the first message that did.
+    pub hops_max: Option<(u32, MsgId)>,
 }
 
 /// Sequence numbers beyond the ledger's end by more than this are not filled in (a corrupted
@@ -158,7 +160,12 @@ impl Ledger {
     /// Folds one observation in (those [`Ledger::takes`]; others are ignored).
     pub fn observe(&mut self, at: Time, observation: &Observation) {
         match observation {
-            Observation::Forwarded { .. } => self.forwarded += 1,
+            Observation::Forwarded { key, hops, .. } => {
+                self.forwarded += 1;
+                if self.hops_max.is_none_or(|(most, _)| *hops > most) {
+                    self.hops_max = Some((*hops, *key));
+                }
+            }
             Observation::Sent { key, dest, persistent, sync } => {
                 let dest = self.dest_index(dest);
                 let Some(account) = self.account_mut(*key, true) else { return };

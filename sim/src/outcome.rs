@@ -28,6 +28,8 @@ pub enum Violation {
     DuplicateStored { at: Time, count: u64, first: String },
     /// Messages were still waiting in a destination at the end of the drain.
     Stuck { count: u64, first: String },
+    /// A bridge forwarded a message that had already crossed `messageTTL` brokers.
+    NetworkTtl { hops: u32, ttl: u32, first: String },
     /// The run stopped making progress: too many events at one instant (a zero-delay loop) or
     /// in all. The run was cut off there; nothing after `at` was simulated.
     Livelock { at: Time, events: u64, same_instant: bool },
@@ -47,6 +49,7 @@ impl Violation {
             Violation::Unexpected { .. } => "Unexpected",
             Violation::DuplicateStored { .. } => "DuplicateStored",
             Violation::Stuck { .. } => "Stuck",
+            Violation::NetworkTtl { .. } => "NetworkTtl",
             Violation::Livelock { .. } => "Livelock",
         }
     }
@@ -92,6 +95,10 @@ impl fmt::Display for Violation {
                     "stuck: {count} messages still waiting in a destination after the drain (first {first})"
                 )
             }
+            Violation::NetworkTtl { hops, ttl, first } => write!(
+                f,
+                "network TTL: {first} was forwarded across {hops} brokers, more than messageTTL {ttl} allows"
+            ),
             Violation::Livelock { at, events, same_instant: true } => write!(
                 f,
                 "livelock: {events} events at {at} without simulated time advancing (run cut off there)"

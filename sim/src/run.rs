@@ -105,6 +105,7 @@ async fn simulate(spec: Spec, seed: u64, options: RunOptions) -> Outcome {
                 Violation::SplitBrain { .. }
                     | Violation::Unexpected { .. }
                     | Violation::DuplicateStored { .. }
+                    | Violation::NetworkTtl { .. }
             )
         });
         violations.insert(

@@ -11,6 +11,7 @@ pub enum Value {
     Int(i64),
     Pair(i64, i64),
     Word(String),
+    Bool(bool),
     /// Anything else, named by its type (`a float`, `a table`, ...), so the error can say so.
     Other(&'static str),
 }
@@ -61,6 +62,9 @@ const BUG_WORDS: &[&str] = &[
     "slave_acks_unwritten",
     "no_producer_audit",
     "zero_delay_timer",
+    "bridge_acks_before_stored",
+    "bridge_drops_inflight",
+    "ignore_network_ttl",
 ];
 
 /// Ten minutes: an upper bound for every modelled delay of a JVM or a store.
@@ -186,6 +190,31 @@ pub const DESCRIPTORS: &[Descriptor] = &[
         "replicated LevelDB logSize, bytes (ActiveMQ default 104857600)"
     ),
     Descriptor {
+        name: "network_ttl",
+        form: Form::Int { min: 0, max: 16 },
+        doc: "every network connector's networkTTL (and so messageTTL and consumerTTL), brokers; 0 keeps each connector's own (ActiveMQ default 1)",
+        set: |s, v| {
+            if let Checked::Int(t) = v {
+                s.network_ttl = (t > 0).then_some(t as u32);
+            }
+        },
+        get: |s| Shown::Int(s.network_ttl.unwrap_or(0) as u64),
+    },
+    Descriptor {
+        name: "decrease_network_consumer_priority",
+        form: Form::Word(&["as_configured", "true", "false"]),
+        doc: "every network connector's decreaseNetworkConsumerPriority: network consumers at priority -5, below local ones (ActiveMQ default false)",
+        set: |s, v| {
+            if let Checked::Word(w) = v {
+                s.decrease_network_consumer_priority = w.parse().ok();
+            }
+        },
+        get: |s| {
+            let word = s.decrease_network_consumer_priority.map(|d| d.to_string());
+            Shown::Word(word.unwrap_or_else(|| "as_configured".into()))
+        },
+    },
+    Descriptor {
         name: "planted_bug",
         form: Form::Word(BUG_WORDS),
         doc: "a known bug planted to show a checker catches it (docs/invariants.md); none by default",
@@ -240,6 +269,9 @@ pub fn set(settings: &mut Settings, name: &str, value: Value) -> Result<(), Stri
                 _ => return Err(bad(format!("[{low}, {high}]"))),
             }
         }
+        (Form::Word(words), Value::Bool(b)) if words.contains(&if b { "true" } else { "false" }) => {
+            Checked::Word(b.to_string())
+        }
         (Form::Word(words), Value::Word(w)) => {
             if !words.contains(&w.as_str()) {
                 return Err(bad(format!("`{w}`")));
@@ -249,6 +281,7 @@ pub fn set(settings: &mut Settings, name: &str, value: Value) -> Result<(), Stri
         (_, Value::Int(v)) => return Err(bad(v.to_string())),
         (_, Value::Pair(l, h)) => return Err(bad(format!("[{l}, {h}]"))),
         (_, Value::Word(w)) => return Err(bad(format!("`{w}`"))),
+        (_, Value::Bool(b)) => return Err(bad(b.to_string())),
         (_, Value::Other(what)) => return Err(bad(what.to_string())),
     };
     (descriptor.set)(settings, checked);

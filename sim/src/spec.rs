@@ -114,6 +114,10 @@ pub struct Settings {
     pub disk_mb_per_s: u64,
     /// `logSize` in bytes.
     pub log_size: u64,
+    /// Overrides every network connector's `networkTTL` (and `messageTTL`, `consumerTTL`).
+    pub network_ttl: Option<u32>,
+    /// Overrides every network connector's `decreaseNetworkConsumerPriority`.
+    pub decrease_network_consumer_priority: Option<bool>,
     /// Set only by tests that show a checker catches a bug.
     pub planted_bug: Option<PlantedBug>,
 }
@@ -140,6 +144,8 @@ impl Settings {
             fsync_us: (300, 1500),
             disk_mb_per_s: 200,
             log_size: 104_857_600,
+            network_ttl: None,
+            decrease_network_consumer_priority: None,
             planted_bug: None,
         }
     }

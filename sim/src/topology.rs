@@ -184,7 +184,14 @@ impl Layout {
                     _ => unreachable!("a group holds brokers"),
                 })
                 .collect();
-            let config = Rc::new(ConnectorConfig { uris, ..connector.config.clone() });
+            let mut config = ConnectorConfig { uris, ..connector.config.clone() };
+            if let Some(ttl) = settings.network_ttl {
+                (config.network_ttl, config.message_ttl, config.consumer_ttl) = (ttl, ttl, ttl);
+            }
+            if let Some(decrease) = settings.decrease_network_consumer_priority {
+                config.decrease_network_consumer_priority = decrease;
+            }
+            let config = Rc::new(config);
             for p in processes.iter_mut().filter(|p| p.group() == Some(connector.group)) {
                 if let ProcessKind::Broker { config: broker, .. } = &mut p.kind {
                     broker.network_connectors.push(Rc::clone(&config));

@@ -348,10 +348,12 @@ fn check_target(spec: &Spec, target: &Target, names: &Names, earlier: &BTreeSet<
     let groups = spec.topology.groups;
     let (what, index) = match target {
         Target::Process(name) => {
-            return if names.processes.contains(name) {
+            let client = spec.workload.iter().any(|c| &c.name == name);
+            return if names.processes.contains(name) || client {
                 Ok(())
             } else {
-                let list: Vec<&str> = names.processes.iter().map(String::as_str).collect();
+                let clients = spec.workload.iter().map(|c| c.name.as_str());
+                let list: Vec<&str> = names.processes.iter().map(String::as_str).chain(clients).collect();
                 Err(format!("expected a process of this topology ({}), got `{name}`", list.join(", ")))
             };
         }

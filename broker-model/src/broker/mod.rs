@@ -132,16 +132,25 @@ pub enum PlantedBug {
     /// A serving master re-arms its keepalive timer for the same instant: simulated time stops
     /// advancing (a livelock).
     ZeroDelayTimer,
+    /// A bridge acks its local copy as soon as it forwards, before the remote stored it.
+    BridgeAcksBeforeStored,
+    /// A bridge that drops forgets its unacked forwards instead of requeueing them.
+    BridgeDropsInflight,
+    /// Network consumers ignore `messageTTL`: a message may cross more bridges than allowed.
+    IgnoreNetworkTtl,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 6] = [
+    pub const ALL: [PlantedBug; 9] = [
         PlantedBug::MasterIgnoresDisconnect,
         PlantedBug::HeadNeverElects,
         PlantedBug::AckBeforeQuorum,
         PlantedBug::SlaveAcksUnwritten,
         PlantedBug::NoProducerAudit,
         PlantedBug::ZeroDelayTimer,
+        PlantedBug::BridgeAcksBeforeStored,
+        PlantedBug::BridgeDropsInflight,
+        PlantedBug::IgnoreNetworkTtl,
     ];
 
     pub fn name(self) -> &'static str {
@@ -152,6 +161,9 @@ impl PlantedBug {
             PlantedBug::SlaveAcksUnwritten => "slave_acks_unwritten",
             PlantedBug::NoProducerAudit => "no_producer_audit",
             PlantedBug::ZeroDelayTimer => "zero_delay_timer",
+            PlantedBug::BridgeAcksBeforeStored => "bridge_acks_before_stored",
+            PlantedBug::BridgeDropsInflight => "bridge_drops_inflight",
+            PlantedBug::IgnoreNetworkTtl => "ignore_network_ttl",
         }
     }
 

@@ -34,6 +34,8 @@ pub(super) struct Network {
     /// The bridge whose first attempt is under way (the start queue waits for it).
     pub(super) starting: Option<u32>,
     pub(super) last_consumer: u32,
+    /// Set only by tests that show a checker catches a bridge bug.
+    pub(super) planted_bug: Option<PlantedBug>,
 }
 
 /// Why an initiator bridge's attempt or connection ended.
@@ -128,6 +130,7 @@ impl Broker {
         let master = master_of(&mut self.instance).expect("a master");
         master.network.id = Some(id);
         master.network.listen = listen;
+        master.network.planted_bug = self.config.planted_bug;
         for (bid, bridge) in bridges {
             master.network.bridges.insert(bid, bridge);
             master.network.start_queue.push_back(bid);
@@ -384,6 +387,15 @@ pub(super) fn drop_mirror(master: &mut MasterStore, conn: ConnId, reason: Bridge
 /// Removes a stopped forwarder's network consumers; what they had in flight goes back to the
 /// head of its queue with a higher redelivery count (`Queue.removeSubscription`).
 fn stop_forwarder(master: &mut MasterStore, forwarder: Forwarder, fx: &mut Vec<Effect>) {
+    if master.network.planted_bug == Some(PlantedBug::BridgeDropsInflight) {
+        for (slot, consumer, id) in forwarder.inflight.values() {
+            if let Some(msg) = master.destinations.queue(slot).ack(*consumer, *id) {
+                if let Some(op) = consumed_op(master, slot, &msg) {
+                    master.writer.queue.push_back(Pending { op, sync: false, reply: None });
+                }
+            }
+        }
+    }
     for (consumer, demand) in forwarder.demand {
         remove_network_consumer(master, demand.slot, consumer, fx);
     }
@@ -434,7 +446,10 @@ fn on_advisory(master: &mut MasterStore, conn: ConnId, advisory: &ConsumerAdviso
     let Some(forwarder) = master.network.forwarder(conn) else { return };
     match forwarder.on_advisory(advisory) {
         DemandChange::None => {}
-        DemandChange::Add { dest, remote_consumer, network, .. } => {
+        DemandChange::Add { dest, remote_consumer, mut network, .. } => {
+            if master.network.planted_bug == Some(PlantedBug::IgnoreNetworkTtl) {
+                network.message_ttl = u32::MAX;
+            }
             add_network_consumer(master, conn, dest, Some(remote_consumer), network, false, fx);
         }
         DemandChange::Remove { consumer } => {
@@ -511,19 +526,17 @@ fn on_forward_response(master: &mut MasterStore, conn: ConnId, corr: u64, fx: &m
 /// ack; the rest are acked at once.
 pub(super) fn forward(master: &mut MasterStore, delivery: Delivery, fx: &mut Vec<Effect>) {
     let slot = delivery_slot(master, &delivery);
+    let acks_early = master.network.planted_bug == Some(PlantedBug::BridgeAcksBeforeStored);
     let Some(forwarder) = master.network.forwarder(delivery.conn) else { return };
-    let local = forwarder.local;
-    let msg = Msg { path: delivery.msg.path.with(local), ..delivery.msg };
-    let key = msg.key;
-    let dest = msg.dest;
-    let id = msg.id;
-    let sync = msg.persistent || forwarder.config.always_sync_send;
+    let msg = Msg { path: delivery.msg.path.with(forwarder.local), ..delivery.msg };
+    let (key, dest, id, hops) = (msg.key, msg.dest, msg.id, msg.path.len() as u32);
+    let sync = (msg.persistent || forwarder.config.always_sync_send) && !acks_early;
     let corr = sync.then(|| forwarder.next_corr());
     if let Some(corr) = corr {
         forwarder.inflight.insert(corr, (slot, delivery.consumer, id));
     }
     fx.push(Effect::Send { conn: delivery.conn, message: Message::ToBroker(ToBroker::Send { msg, corr }) });
-    fx.push(Effect::Observe { observation: Observation::Forwarded { key, dest } });
+    fx.push(Effect::Observe { observation: Observation::Forwarded { key, dest, hops } });
     if corr.is_none() {
         if let Some(msg) = master.destinations.queue(&slot).ack(delivery.consumer, id) {
             if let Some(op) = consumed_op(master, &slot, &msg) {

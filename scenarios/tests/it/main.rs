@@ -1,6 +1,7 @@
 //! The scenario suite: built-in scenarios on fixed seeds, determinism, the checkers shown to catch
 //! planted bugs, and the CLI's handling of bad input. One integration binary (faster links).
 
+mod bridges;
 mod checkers;
 mod cli;
 mod determinism;

@@ -163,6 +163,13 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
         violations
             .push(Violation::AcknowledgedLoss { count: judged.len() as u64, first: judged[0].to_string() });
     }
+    // `messageTTL` (model/activemq.md §3.4): no message crosses more brokers than the most
+    // permissive connector allows.
+    let ttl = context.spec.topology.connectors.iter().map(|c| c.config.message_ttl).max().unwrap_or(0);
+    let ttl = context.spec.settings.network_ttl.unwrap_or(ttl);
+    if let Some((hops, key)) = ledger.hops_max.filter(|(hops, _)| *hops > ttl) {
+        violations.push(Violation::NetworkTtl { hops, ttl, first: key.to_string() });
+    }
     if let Some(key) = unexpected.first() {
         violations.push(Violation::Unexpected { count: unexpected.len() as u64, first: key.to_string() });
     }
@@ -348,8 +355,11 @@ mod tests {
     #[test]
     fn a_stored_duplicate_send_is_judged_only_under_remote_sync() {
         let q = Dest::Queue("q".into());
-        let observations =
-            vec![sent(1, &q), delivered(1, &q, 7, 0), Observation::DuplicateSend { key: key(1), forwarded: false }];
+        let observations = vec![
+            sent(1, &q),
+            delivered(1, &q, 7, 0),
+            Observation::DuplicateSend { key: key(1), forwarded: false },
+        ];
         let (violations, _) = check_history(&spec(), observations.clone());
         assert!(violations.iter().any(|v| matches!(v, Violation::DuplicateStored { count: 1, .. })));
         let mut local = spec();

@@ -1,0 +1,65 @@
+//! Goal: the Broker Cluster's network connectors (model/activemq.md §3) carry every persistent
+//! queue message between the groups through a partition between them and through the remote
+//! group's failover; the stuck-message hazard is reported, and the settings that avoid it do.
+
+use super::{assert_all_pass, spec};
+use scenarios::format;
+
+fn count(outcome: &sim::Outcome, name: &str) -> u64 {
+    outcome.counts.get(name).copied().unwrap_or_else(|| panic!("no count {name}: {:?}", outcome.counts))
+}
+
+#[test]
+fn a_partition_between_the_groups_loses_no_persistent_queue_message() {
+    let outcomes = assert_all_pass(&spec("partition-between-groups"), 0..8);
+    let mut dropped_bridges = 0;
+    for o in &outcomes {
+        assert_eq!(count(o, "lost"), 0, "seed {}", o.seed);
+        assert!(count(o, "forwarded") > 3000, "seed {}: group2's consumer gets group1's messages", o.seed);
+        // Every acknowledged (persistent, queue) message reached group2's consumer, or is a
+        // remote duplicate the cursor audit sent to the DLQ.
+        assert!(count(o, "delivered") >= count(o, "acked"), "seed {}: {:?}", o.seed, o.counts);
+        assert_eq!(count(o, "stuck"), 0);
+        assert_eq!(
+            count(o, "network_duplicates_dlq"),
+            count(o, "dlq"),
+            "seed {}: every DLQ entry explained",
+            o.seed
+        );
+        if count(o, "vanished") > 0 {
+            // Non-persistent topic messages published while no bridge was up: lost to group2.
+            dropped_bridges += 1;
+        }
+    }
+    assert!(dropped_bridges >= 2, "some cuts outlast the inactivity monitor and drop the bridges");
+}
+
+#[test]
+fn the_remote_groups_failover_delays_forwarding_but_loses_nothing() {
+    let outcomes = assert_all_pass(&spec("remote-group-failover"), 0..4);
+    for o in &outcomes {
+        assert_eq!(count(o, "lost"), 0);
+        assert_eq!(count(o, "delivered"), count(o, "acked"), "seed {}", o.seed);
+        // Messages waited through the failover: the worst latency is seconds, the typical ms.
+        let worst = o.timings_ms.get("latency_max_ms:queue://SampleQueue").copied().unwrap_or(0.0);
+        let typical = o.timings_ms.get("latency_p50_ms:queue://SampleQueue").copied().unwrap_or(f64::MAX);
+        assert!(worst > 2000.0 && typical < 20.0, "seed {}: max {worst} ms, p50 {typical} ms", o.seed);
+    }
+}
+
+#[test]
+fn stuck_messages_are_reported_and_released_by_priority_or_ttl() {
+    let base = spec("stuck-messages");
+    for o in assert_all_pass(&base, 0..4) {
+        assert!(count(&o, "stuck") > 50, "seed {}: group1's backlog is stuck: {:?}", o.seed, o.counts);
+        assert_eq!(count(&o, "lost"), 0);
+    }
+    for setting in ["decrease_network_consumer_priority=true", "network_ttl=2"] {
+        let mut released = base.clone();
+        format::apply_override(&mut released, setting).expect("a valid override");
+        for o in assert_all_pass(&released, 0..4) {
+            assert_eq!(count(&o, "stuck"), 0, "{setting} seed {}", o.seed);
+            assert_eq!(count(&o, "delivered"), count(&o, "sent"), "{setting} seed {}", o.seed);
+        }
+    }
+}
