@@ -51,6 +51,8 @@ struct FileScenario {
     #[serde(default)]
     client: Vec<FileClient>,
     expect_drain: Option<bool>,
+    #[serde(default)]
+    measure_bridge_waits: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -312,6 +314,7 @@ fn parse_unchecked(file: &str, text: &str) -> Result<Spec, FormatError> {
         measure_from: raw.measure_from,
         workload,
         expect_drain: raw.expect_drain.unwrap_or(true),
+        measure_bridge_waits: raw.measure_bridge_waits,
     })
 }
 

@@ -26,6 +26,9 @@ pub struct Spec {
     pub workload: Vec<ClientSpec>,
     /// Every message must have left its destination by the end (the consumers drain it).
     pub expect_drain: bool,
+    /// Measure the gaps between each bridge URI's attempts after the fault
+    /// (`bridge_wait_ms:...`): the discovery agent's back-off, for scenarios about it.
+    pub measure_bridge_waits: bool,
 }
 
 /// One application process with its producers and consumers, connected to one group.

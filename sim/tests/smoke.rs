@@ -50,6 +50,7 @@ fn master_crash() -> Spec {
             stop_ms: 100_000,
         }],
         expect_drain: true,
+        measure_bridge_waits: false,
     }
 }
 

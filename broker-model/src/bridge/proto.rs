@@ -74,6 +74,8 @@ pub enum BridgeDown {
     Inactive,
     /// A duplex initiator replaced this mirror, or the remote said it is this broker (a loop).
     Replaced,
+    /// This broker stopped (demoted): its network connectors stop with it.
+    Stopped,
 }
 
 /// What the history learns of one bridge (per connector and URI on the initiator's side).
@@ -100,7 +102,7 @@ pub enum BridgeEvent {
 
 /// The identity of one bridge in the history: the connector, the URI, and which side of the
 /// connection (a duplex responder's mirror has the initiator's connector name).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct BridgeName {
     pub connector: String,
     pub uri: Addr,

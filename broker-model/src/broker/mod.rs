@@ -536,6 +536,7 @@ impl Broker {
     /// ports and replication close. Sync operations still waiting end with
     /// `SuppressReplyException`: no response is sent.
     fn close_connectors(&mut self, fx: &mut Vec<Effect>) {
+        self.observe_network_stop(fx);
         let inst = self.instance.as_mut().expect("an instance");
         if inst.serving {
             fx.push(Effect::Unlisten { port: self.config.openwire_port });

@@ -148,6 +148,21 @@ impl Broker {
         fx.push(Effect::Observe { observation: Observation::Bridge { name, event } });
     }
 
+    /// The broker stops: every bridge and mirror that is up goes down with it (the history
+    /// hears it; the connections close with the broker's).
+    pub(super) fn observe_network_stop(&self, fx: &mut Vec<Effect>) {
+        let Some(master) = self.master_store() else { return };
+        for bridge in master.network.bridges.values().filter(|b| b.phase == Phase::Up) {
+            self.observe_bridge(bridge, BridgeEvent::Down { reason: BridgeDown::Stopped }, fx);
+        }
+        let listen = master.network.listen.unwrap_or(Addr { host: HostId(0), port: 0 });
+        for mirror in master.network.mirrors.values() {
+            let name = BridgeName { connector: mirror.config.name.clone(), uri: listen, mirror: true };
+            let event = BridgeEvent::Down { reason: BridgeDown::Stopped };
+            fx.push(Effect::Observe { observation: Observation::Bridge { name, event } });
+        }
+    }
+
     /// The serial start: the next bridge's first attempt, once the one before it resolved.
     fn start_next_bridge(&mut self, now: Time, fx: &mut Vec<Effect>) {
         let Some(master) = master_of(&mut self.instance) else { return };

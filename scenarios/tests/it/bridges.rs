@@ -63,3 +63,29 @@ fn stuck_messages_are_reported_and_released_by_priority_or_ttl() {
         }
     }
 }
+
+#[test]
+fn every_uri_backs_off_1_2_4_8_16_30_s_and_forwarding_resumes_within_the_bound() {
+    for o in assert_all_pass(&spec("bridge-reconnect-backoff"), 0..4) {
+        assert_eq!(count(&o, "lost"), 0);
+        let mut from_one_second = 0;
+        for uri in ["61616", "61617", "61618"] {
+            let key = |k: usize| format!("bridge_wait_ms:group1-broker1@mqhost2:{uri}#{k}");
+            let waits: Vec<f64> = (1..=8).map_while(|k| o.timings_ms.get(&key(k)).copied()).collect();
+            assert!(waits.len() >= 5, "seed {} {uri}: {waits:?}", o.seed);
+            for pair in waits.windows(2) {
+                assert_eq!(pair[1], (pair[0] * 2.0).min(30_000.0), "seed {} {uri}: {waits:?}", o.seed);
+            }
+            from_one_second += (waits[0] == 1000.0) as usize;
+        }
+        // The URI of the master that stopped starts again at 1 s: its bridge had lived ≥ 5 s.
+        assert_eq!(from_one_second, 1, "seed {}", o.seed);
+        let serving = o.timings_ms["fault_to_serving_ms"];
+        let forwarding = o.timings_ms["fault_to_bridge_up_ms:group1->group2"];
+        assert!(
+            forwarding >= serving && forwarding - serving <= 30_100.0,
+            "seed {}: {serving} → {forwarding}",
+            o.seed
+        );
+    }
+}

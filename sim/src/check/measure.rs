@@ -8,10 +8,19 @@
 //! - `no_master_ms`: how long group 1 had no serving master after the fault;
 //! - `latency_p50_ms:<dest>`, `latency_p99_ms:<dest>`, `latency_max_ms:<dest>`: send → delivery;
 //! - `catch_up_ms:<step>`: from a restart step to that broker catching up as a slave, with
-//!   `transfer_mb:<step>` (what it downloaded) among the measures.
+//!   `transfer_mb:<step>` (what it downloaded) among the measures;
+//! - network bridges, per direction between the groups (`group1->group2`: forwarding from
+//!   group1's master, by its own bridge or by a duplex mirror of group2's): `bridge_outage_ms:
+//!   <dir>`, the longest time after the fault with no forwarder up that ended with one up again;
+//!   `fault_to_bridge_up_ms:<dir>`, from the fault to forwarding again after the fault took it
+//!   down (`bridge_not_reconnected:<dir>` among the measures when it never came back); and
+//!   with `measure_bridge_waits`, `bridge_wait_ms:<connector>@<host>:<port>#<k>`: the k-th gap
+//!   (k ≤ 8) wait after the fault from one of that URI's failures (refused, timed out, down)
+//!   to its next attempt: the discovery agent's back-off.
 
 use super::{measured_step_time, serving_timeline, Context};
 use crate::history::Kind;
+use broker_model::bridge::{BridgeEvent, BridgeName};
 use broker_model::io::ZkRole;
 use broker_model::Observation;
 use std::collections::{BTreeMap, BTreeSet};
@@ -24,6 +33,7 @@ pub fn measure(context: &Context<'_>) -> (BTreeMap<String, f64>, BTreeMap<String
     catch_up(context, &mut timings, &mut measures);
     if let Some(fault_at) = measured_step_time(context) {
         failover(context, fault_at, &mut timings, &mut measures);
+        bridges(context, fault_at, &mut timings, &mut measures);
     }
     (timings, measures)
 }
@@ -157,6 +167,105 @@ fn failover(
                 break;
             }
             _ => {}
+        }
+    }
+}
+
+/// Forwarding between the groups after the fault, and each URI's attempt gaps.
+fn bridges(
+    context: &Context<'_>,
+    fault_at: broker_model::Time,
+    timings: &mut BTreeMap<String, f64>,
+    measures: &mut BTreeMap<String, f64>,
+) {
+    if context.spec.topology.groups != 2 {
+        return;
+    }
+    let direction = |g: u32| format!("group{g}->group{}", 3 - g);
+    // Forwarders up, by process; how many per source group.
+    let mut up: BTreeMap<usize, BTreeMap<BridgeName, usize>> = BTreeMap::new();
+    let mut was_up: BTreeSet<u32> = BTreeSet::new();
+    let mut gap_from: BTreeMap<u32, broker_model::Time> = BTreeMap::new();
+    // Per URI of an initiator bridge: when its last attempt failed, and the waits after the fault.
+    let mut failed_at: BTreeMap<(String, broker_model::Addr), broker_model::Time> = BTreeMap::new();
+    let mut waits: BTreeMap<(String, broker_model::Addr), Vec<f64>> = BTreeMap::new();
+    let count = |up: &BTreeMap<usize, BTreeMap<BridgeName, usize>>, g: u32| -> usize {
+        up.iter()
+            .filter(|(p, _)| context.layout.processes[**p].group() == Some(g))
+            .map(|(_, s)| s.values().sum::<usize>())
+            .sum()
+    };
+    for event in &context.history.events {
+        let Some(process) = event.process else { continue };
+        let Some(group) = context.layout.processes[process].group() else { continue };
+        let before = count(&up, group);
+        match &event.kind {
+            Kind::Observed(Observation::Bridge { name, event: what }) => {
+                let uri = (name.connector.clone(), name.uri);
+                match what {
+                    BridgeEvent::Up { .. } => {
+                        *up.entry(process).or_default().entry(name.clone()).or_default() += 1;
+                    }
+                    BridgeEvent::Down { .. } => {
+                        let names = up.entry(process).or_default();
+                        if let Some(n) = names.get_mut(name) {
+                            *n -= 1;
+                            if *n == 0 {
+                                names.remove(name);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+                match what {
+                    _ if name.mirror => {}
+                    BridgeEvent::Refused | BridgeEvent::TimedOut | BridgeEvent::Down { .. } => {
+                        failed_at.insert(uri, event.at);
+                    }
+                    BridgeEvent::Attempt if event.at >= fault_at => {
+                        if let Some(failed) = failed_at.remove(&uri) {
+                            waits.entry(uri).or_default().push(event.at.ms_since(failed));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            Kind::Crashed => {
+                up.remove(&process);
+            }
+            _ => {}
+        }
+        let after = count(&up, group);
+        if after > 0 {
+            was_up.insert(group);
+        }
+        if event.at < fault_at {
+            continue;
+        }
+        if before > 0 && after == 0 {
+            gap_from.insert(group, event.at);
+        } else if before == 0 && after > 0 {
+            if let Some(from) = gap_from.remove(&group) {
+                let outage = event.at.ms_since(from);
+                let key = format!("bridge_outage_ms:{}", direction(group));
+                let longest = timings.get(&key).copied().unwrap_or(0.0_f64).max(outage);
+                timings.insert(key, longest);
+                timings
+                    .entry(format!("fault_to_bridge_up_ms:{}", direction(group)))
+                    .or_insert(event.at.ms_since(fault_at));
+            }
+        }
+    }
+    for group in gap_from.keys().filter(|g| was_up.contains(g)) {
+        measures.insert(format!("bridge_not_reconnected:{}", direction(*group)), 1.0);
+    }
+    if !context.spec.measure_bridge_waits {
+        return;
+    }
+    for ((connector, uri), waits) in waits {
+        let host = &context.layout.hosts[uri.host.0 as usize].name;
+        for (k, wait) in waits.iter().take(8).enumerate() {
+            timings.insert(format!("bridge_wait_ms:{connector}@{host}:{}#{}", uri.port, k + 1), *wait);
         }
     }
 }

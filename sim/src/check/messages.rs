@@ -238,6 +238,7 @@ mod tests {
                 stop_ms: 1,
             }],
             expect_drain: true,
+            measure_bridge_waits: false,
         }
     }
 
