@@ -333,6 +333,17 @@ impl Summary {
             get("duplicates_rejected"),
             get("duplicate_sends_stored")
         ));
+        if self.counts.contains_key("deadline_met") {
+            lines.push(format!(
+                "  deadline check: met in {} of {} seeds; missed: sender offline {}, receiver offline {}, undelivered {}, late {}",
+                get("deadline_met"),
+                self.seeds,
+                get("deadline_missed_sender_offline"),
+                get("deadline_missed_receiver_offline"),
+                get("deadline_missed_undelivered"),
+                get("deadline_missed_late")
+            ));
+        }
         if get("forwarded") > 0 || get("network_duplicates_dlq") > 0 {
             lines.push(format!(
                 "  bridges: forwarded {} remote duplicates to the DLQ {}",

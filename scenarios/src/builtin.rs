@@ -4,7 +4,7 @@ use crate::format::{self, FormatError};
 use sim::Spec;
 
 /// `(file name, text)` of every built-in scenario.
-pub const FILES: [(&str, &str); 16] = [
+pub const FILES: [(&str, &str); 17] = [
     ("builtin/master-crash.toml", include_str!("../builtin/master-crash.toml")),
     ("builtin/zk-leader-crash.toml", include_str!("../builtin/zk-leader-crash.toml")),
     ("builtin/master-zk-partition.toml", include_str!("../builtin/master-zk-partition.toml")),
@@ -21,6 +21,7 @@ pub const FILES: [(&str, &str); 16] = [
     ("builtin/remote-group-failover.toml", include_str!("../builtin/remote-group-failover.toml")),
     ("builtin/stuck-messages.toml", include_str!("../builtin/stuck-messages.toml")),
     ("builtin/bridge-reconnect-backoff.toml", include_str!("../builtin/bridge-reconnect-backoff.toml")),
+    ("builtin/seed-stomp-check.toml", include_str!("../builtin/seed-stomp-check.toml")),
 ];
 
 /// Every built-in scenario, parsed.

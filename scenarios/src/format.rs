@@ -53,6 +53,7 @@ struct FileScenario {
     expect_drain: Option<bool>,
     #[serde(default)]
     measure_bridge_waits: bool,
+    delivery_deadline_ms: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -315,6 +316,7 @@ fn parse_unchecked(file: &str, text: &str) -> Result<Spec, FormatError> {
         workload,
         expect_drain: raw.expect_drain.unwrap_or(true),
         measure_bridge_waits: raw.measure_bridge_waits,
+        delivery_deadline_ms: raw.delivery_deadline_ms,
     })
 }
 

@@ -29,6 +29,9 @@ pub struct Spec {
     /// Measure the gaps between each bridge URI's attempts after the fault
     /// (`bridge_wait_ms:...`): the discovery agent's back-off, for scenarios about it.
     pub measure_bridge_waits: bool,
+    /// Report whether every message was delivered within this long of its send, and why not
+    /// (`check::deadline`; the seed's STOMP check).
+    pub delivery_deadline_ms: Option<u64>,
 }
 
 /// One application process with its producers and consumers, connected to one group.

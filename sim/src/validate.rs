@@ -195,6 +195,14 @@ pub fn validate(spec: &Spec) -> Result<(), SpecError> {
         return refuse("topology.groups", format!("expected 1 or 2, got {}", spec.topology.groups));
     }
     check_connectors(spec)?;
+    if let Some(deadline) = spec.delivery_deadline_ms {
+        if !(1..=DURATION_MS_MAX).contains(&deadline) {
+            return refuse(
+                "delivery_deadline_ms",
+                format!("expected 1..={DURATION_MS_MAX} ms, got {deadline}"),
+            );
+        }
+    }
     if !(1000..=DURATION_MS_MAX).contains(&spec.duration_ms) || !spec.duration_ms.is_multiple_of(1000) {
         return refuse(
             "duration_s",

@@ -51,6 +51,7 @@ fn master_crash() -> Spec {
         }],
         expect_drain: true,
         measure_bridge_waits: false,
+        delivery_deadline_ms: None,
     }
 }
 

@@ -89,3 +89,22 @@ fn every_uri_backs_off_1_2_4_8_16_30_s_and_forwarding_resumes_within_the_bound()
         );
     }
 }
+
+#[test]
+fn the_seeds_stomp_check_passes_only_where_mq1_and_mq4_are_the_masters() {
+    let outcomes = assert_all_pass(&spec("seed-stomp-check"), 0..60);
+    let sum = |name: &str| outcomes.iter().map(|o| count(o, name)).sum::<u64>();
+    let met = sum("deadline_met");
+    let reasons = sum("deadline_missed_sender_offline")
+        + sum("deadline_missed_receiver_offline")
+        + sum("deadline_missed_undelivered")
+        + sum("deadline_missed_late");
+    assert_eq!(met + reasons, 60, "every seed has one verdict");
+    // Each group elects one of its three brokers: about one seed in nine has both mq1 and mq4.
+    assert!((2..=20).contains(&met), "met in {met} of 60 seeds");
+    assert!(sum("deadline_missed_sender_offline") >= 25, "mq1 is a slave in about two thirds of the seeds");
+    for o in outcomes.iter().filter(|o| count(o, "deadline_met") == 1) {
+        assert_eq!(count(o, "delivered"), 1, "seed {}: the one message crossed the bridge", o.seed);
+        assert_eq!(count(o, "forwarded"), 1, "seed {}", o.seed);
+    }
+}

@@ -33,7 +33,7 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Sends the producers' rates call for between their start and stop: a producer blocked in a
 /// sync send or a failover skips the slots it missed, so `sent` below this says how far behind
 /// the configured rate the application fell.
-fn scheduled_sends(context: &Context<'_>) -> u64 {
+pub fn scheduled_sends(context: &Context<'_>) -> u64 {
     let mut scheduled = 0.0;
     for client in &context.spec.workload {
         let active_s = client.stop_ms.saturating_sub(client.start_ms) as f64 / 1000.0;
@@ -239,6 +239,7 @@ mod tests {
             }],
             expect_drain: true,
             measure_bridge_waits: false,
+            delivery_deadline_ms: None,
         }
     }
 

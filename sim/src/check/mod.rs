@@ -1,6 +1,7 @@
 //! Checkers over the history, one file per property, and the measurements.
 //! Each property and its source are listed in docs/invariants.md.
 
+pub mod deadline;
 pub mod liveness;
 pub mod measure;
 pub mod messages;
@@ -30,7 +31,8 @@ pub struct Context<'a> {
 /// Runs every checker; returns the violations and the message counts.
 pub fn check_all(context: &Context<'_>) -> (Vec<Violation>, BTreeMap<String, u64>) {
     let mut violations = Vec::new();
-    let counts = messages::check(context, &mut violations);
+    let mut counts = messages::check(context, &mut violations);
+    deadline::check(context, &mut counts);
     single_master::check(context, &mut violations);
     liveness::check(context, &mut violations);
     sometimes::check(context, &mut violations);
