@@ -67,11 +67,12 @@ pub struct Member {
 
 /// `ZooKeeperGroup`: children named `0` + 10 digits; the eid is the name without the `0`.
 pub fn eid_of_node_name(name: &str) -> Option<String> {
-    let digits = name.strip_prefix('0')?;
-    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    Some(digits.to_string())
+    is_member_name(name).then(|| name[1..].to_string())
+}
+
+/// Whether `name` is a member znode's name (`0` and the digits of an eid), without allocating.
+pub fn is_member_name(name: &str) -> bool {
+    name.strip_prefix('0').is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()))
 }
 
 /// Why the head elected nobody (each is a log line of the real elector).

@@ -22,7 +22,7 @@ impl Instance {
             assert!(self.my_name.is_none(), "joining with a member znode already");
         }
         if let Some(name) = &self.my_name {
-            assert!(eid_of_node_name(name).is_some(), "not a member name: {name}");
+            assert!(crate::elector::is_member_name(name), "not a member name: {name}");
         }
         if !self.zk.is_connected() {
             assert!(self.zk_ops.is_empty(), "ZooKeeper requests outstanding without a session");

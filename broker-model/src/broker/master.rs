@@ -53,9 +53,8 @@ impl MasterStore {
         }
         self.writer.invariants(&self.sessions, log_end, needed);
         self.network.invariants(&self.destinations);
-        for conn in &self.network.advisory_subscribers {
-            assert!(self.clients.contains_key(conn), "an advisory consumer without its connection");
-        }
+        let subscribers = &self.network.advisory_subscribers;
+        assert!(subscribers.iter().all(|c| self.clients.contains_key(c)), "an advisory consumer without its connection");
     }
 }
 

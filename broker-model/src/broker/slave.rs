@@ -54,7 +54,8 @@ impl SlaveStore {
         if self.download.is_some() {
             assert!(self.download_from.is_some(), "a download without a start");
         }
-        for position in self.syncing.values() {
+        // Positions grow with the tokens: the last one is the furthest.
+        if let Some(position) = self.syncing.values().next_back() {
             assert!(*position <= log_end, "an msync acks {position} past the log end {log_end}");
         }
     }
