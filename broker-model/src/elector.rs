@@ -72,7 +72,8 @@ pub fn eid_of_node_name(name: &str) -> Option<String> {
 
 /// Whether `name` is a member znode's name (`0` and the digits of an eid), without allocating.
 pub fn is_member_name(name: &str) -> bool {
-    name.strip_prefix('0').is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()))
+    name.strip_prefix('0')
+        .is_some_and(|digits| !digits.is_empty() && digits.bytes().all(|c| c.is_ascii_digit()))
 }
 
 /// Why the head elected nobody (each is a log line of the real elector).

@@ -262,7 +262,8 @@ fn parse_unchecked(file: &str, text: &str) -> Result<Spec, FormatError> {
         settings::set(&mut settings, name, toml_value(value))
             .map_err(|m| error((format!("settings.{name}"), m)))?;
     }
-    let groups = raw.topology.groups.unwrap_or(1);
+    // The seed's full deployment by default: two groups joined by its duplex connectors.
+    let groups = raw.topology.groups.unwrap_or(2);
     let connectors = match &raw.topology.connector {
         None if groups == 2 => ConnectorSpec::seed(),
         None => Vec::new(),
@@ -677,9 +678,11 @@ mod tests {
         assert_eq!(parse("f.toml", &zero).unwrap_err().field, "step[0].target");
         assert!(parse_target("mq 1", &earlier).is_err());
         assert!(parse_target("master:group01", &earlier).is_err());
-        let one_group =
-            format!("{MINIMAL}[[step]]\nid = \"a\"\nat_s = 1\naction = \"crash\"\ntarget = \"mq4\"\n");
+        let crash_mq4 = "[[step]]\nid = \"a\"\nat_s = 1\naction = \"crash\"\ntarget = \"mq4\"\n";
+        let one_group = format!("{MINIMAL}[topology]\ngroups = 1\n{crash_mq4}");
         let error = parse("f.toml", &one_group).unwrap_err();
         assert_eq!(error.field, "step[0].target", "mq4 does not exist with one group: {error}");
+        // The default is the seed's two groups, where mq4 exists.
+        assert!(parse("f.toml", &format!("{MINIMAL}{crash_mq4}")).is_ok());
     }
 }

@@ -54,7 +54,10 @@ impl MasterStore {
         self.writer.invariants(&self.sessions, log_end, needed);
         self.network.invariants(&self.destinations);
         let subscribers = &self.network.advisory_subscribers;
-        assert!(subscribers.iter().all(|c| self.clients.contains_key(c)), "an advisory consumer without its connection");
+        assert!(
+            subscribers.iter().all(|c| self.clients.contains_key(c)),
+            "an advisory consumer without its connection"
+        );
     }
 }
 

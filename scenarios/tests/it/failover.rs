@@ -31,10 +31,12 @@ fn zk_leader_crash_forces_a_broker_failover() {
         let t = &outcome.timings_ms;
         // FLE agrees after one finalizeWait (200 ms); a follower that decides a moment before
         // its leader binds the quorum port is refused and retries 1 s later (3.4 `Learner`).
+        // When the surviving follower's vote reached the other while that one still followed
+        // the dead leader, it was answered, not counted, and both wait out a poll timeout
+        // before they agree: 400 ms more (seed 13 of the two-group deployment).
         let leader = t["fault_to_zk_leader_ms"];
-        let one_wait = (200.0..260.0).contains(&leader);
-        let one_retry = (1200.0..1260.0).contains(&leader);
-        assert!(one_wait || one_retry, "seed {}: {t:?}", outcome.seed);
+        let expected = [200.0, 600.0, 1200.0, 1600.0];
+        assert!(expected.iter().any(|e| (*e..*e + 60.0).contains(&leader)), "seed {}: {t:?}", outcome.seed);
         // The old master demoted on Disconnected; its old session lives until the new leader's
         // session tracker expires it: new-leader start + (T, T+tick].
         assert!(

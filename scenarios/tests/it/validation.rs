@@ -8,6 +8,8 @@ use scenarios::format;
 use std::time::Instant;
 
 const BASE: &str = "name = \"x\"\nduration_s = 60\nliveness_deadline_s = 20\n";
+/// One group (the default is the seed's two).
+const ONE: &str = "name = \"x\"\nduration_s = 60\nliveness_deadline_s = 20\n[topology]\ngroups = 1\n";
 
 fn client(extra: &str) -> String {
     format!("[[client]]\nname = \"app\"\n{extra}")
@@ -53,8 +55,8 @@ fn table() -> Vec<(&'static str, String, &'static str, &'static str)> {
         ("apphost without clients", format!("{BASE}{}", partition("[\"apphost\"]", "[\"zk-hosts\"]")), "step[0].from[0]", "host of this topology"),
         ("leading zero", format!("{BASE}{}", crash("mq01")), "step[0].target", "mq1"),
         ("plus sign", format!("{BASE}{}", crash("mq+1")), "step[0].target", "mq1"),
-        ("process of a missing group", format!("{BASE}{}", crash("mq4")), "step[0].target", "mq3"),
-        ("role of a missing group", format!("{BASE}{}", crash("master:group2")), "step[0].target", "group1"),
+        ("process of a missing group", format!("{ONE}{}", crash("mq4")), "step[0].target", "mq3"),
+        ("role of a missing group", format!("{ONE}{}", crash("master:group2")), "step[0].target", "group1"),
         ("missing ensemble", format!("{BASE}{}", crash("zk-leader:ensemble3")), "step[0].target", "ensemble1"),
         ("step reference to a later step", format!("{BASE}{}", crash("step:later")), "step[0].target", "earlier step"),
         (
@@ -118,7 +120,8 @@ fn table() -> Vec<(&'static str, String, &'static str, &'static str)> {
         ("client named like a broker", format!("{BASE}[[client]]\nname = \"mq7\"\n"), "client[0].name", "unique"),
         ("client named like a host", format!("{BASE}[[client]]\nname = \"apphost\"\n"), "client[0].name", "unique"),
         ("two clients of one name", format!("{BASE}[[client]]\nname = \"a\"\n[[client]]\nname = \"a\"\n"), "client[1].name", "unique"),
-        ("client of a missing group", format!("{BASE}[[client]]\ngroup = 2\n"), "client[0].group", "1..=1"),
+        ("client of a missing group", format!("{ONE}[[client]]\ngroup = 2\n"), "client[0].group", "1..=1"),
+        ("client of a third group", format!("{BASE}[[client]]\ngroup = 3\n"), "client[0].group", "1..=2"),
         ("stop after the end", format!("{BASE}[[client]]\nstop_s = 61\n"), "client[0].stop_s", "stop_s <= duration_s"),
         ("stop before start", format!("{BASE}[[client]]\nstart_s = 30\nstop_s = 20\n"), "client[0].stop_s", "start_s <= stop_s"),
         ("empty queue name", format!("{BASE}{}", client("[[client.producer]]\nqueue = \"\"\nrate = 1\n")), "client[0].producer[0].queue", "destination name"),

@@ -20,6 +20,7 @@ name = "pending-connect-crash"
 duration_s = 60
 liveness_deadline_s = 30
 [topology]
+groups = 1
 host_per_broker = true
 [[step]]
 id = "cut"
@@ -61,6 +62,9 @@ fn a_pause_cut_short_by_a_crash_does_not_end_the_next_pause() {
 name = "pause-crash-pause"
 duration_s = 60
 liveness_deadline_s = 30
+# One group: the process indexes below assume it.
+[topology]
+groups = 1
 [[step]]
 id = "pause-1"
 at_s = 20
@@ -107,6 +111,9 @@ fn a_step_that_does_nothing_is_reported() {
 name = "no-op-steps"
 duration_s = 60
 liveness_deadline_s = 20
+# One group: `broker-hosts` is then the master's own host.
+[topology]
+groups = 1
 [[step]]
 id = "cut"
 at_s = 10
