@@ -28,7 +28,7 @@ impl Canary {
     }
 }
 
-pub const CANARIES: [Canary; 9] = [
+pub const CANARIES: [Canary; 10] = [
     Canary {
         bug: PlantedBug::MasterIgnoresDisconnect,
         scenario: "master-zk-isolation",
@@ -99,6 +99,14 @@ pub const CANARIES: [Canary; 9] = [
         sets: &[],
         seeds: 0..4,
         violation: "NetworkTtl",
+        caught_min: 4,
+    },
+    Canary {
+        bug: PlantedBug::BridgeNeverRetries,
+        scenario: "partition-between-groups",
+        sets: &[],
+        seeds: 0..10,
+        violation: "BridgeNotUp",
         caught_min: 4,
     },
 ];

@@ -28,6 +28,11 @@ pub enum Violation {
     DuplicateStored { at: Time, count: u64, first: String },
     /// Messages were still waiting in a destination at the end of the drain.
     Stuck { count: u64, first: String },
+    /// After the liveness deadline (or at the end) a connector whose two groups both had a
+    /// serving master had no bridge up.
+    BridgeNotUp { connector: String, at: Time },
+    /// Two bridges of one connector to one URI were up at once.
+    DuplicateBridge { connector: String, uri: String, at: Time },
     /// A bridge forwarded a message that had already crossed `messageTTL` brokers.
     NetworkTtl { hops: u32, ttl: u32, first: String },
     /// The run stopped making progress: too many events at one instant (a zero-delay loop) or
@@ -50,6 +55,8 @@ impl Violation {
             Violation::DuplicateStored { .. } => "DuplicateStored",
             Violation::Stuck { .. } => "Stuck",
             Violation::NetworkTtl { .. } => "NetworkTtl",
+            Violation::BridgeNotUp { .. } => "BridgeNotUp",
+            Violation::DuplicateBridge { .. } => "DuplicateBridge",
             Violation::Livelock { .. } => "Livelock",
         }
     }
@@ -94,6 +101,13 @@ impl fmt::Display for Violation {
                     f,
                     "stuck: {count} messages still waiting in a destination after the drain (first {first})"
                 )
+            }
+            Violation::BridgeNotUp { connector, at } => write!(
+                f,
+                "bridge liveness: connector {connector} had no bridge up at {at} although both its groups had a master"
+            ),
+            Violation::DuplicateBridge { connector, uri, at } => {
+                write!(f, "two bridges of connector {connector} to {uri} were up at {at}")
             }
             Violation::NetworkTtl { hops, ttl, first } => write!(
                 f,

@@ -65,6 +65,7 @@ const BUG_WORDS: &[&str] = &[
     "bridge_acks_before_stored",
     "bridge_drops_inflight",
     "ignore_network_ttl",
+    "bridge_never_retries",
 ];
 
 /// Ten minutes: an upper bound for every modelled delay of a JVM or a store.

@@ -138,10 +138,12 @@ pub enum PlantedBug {
     BridgeDropsInflight,
     /// Network consumers ignore `messageTTL`: a message may cross more bridges than allowed.
     IgnoreNetworkTtl,
+    /// A bridge whose connection fails is never retried.
+    BridgeNeverRetries,
 }
 
 impl PlantedBug {
-    pub const ALL: [PlantedBug; 9] = [
+    pub const ALL: [PlantedBug; 10] = [
         PlantedBug::MasterIgnoresDisconnect,
         PlantedBug::HeadNeverElects,
         PlantedBug::AckBeforeQuorum,
@@ -151,6 +153,7 @@ impl PlantedBug {
         PlantedBug::BridgeAcksBeforeStored,
         PlantedBug::BridgeDropsInflight,
         PlantedBug::IgnoreNetworkTtl,
+        PlantedBug::BridgeNeverRetries,
     ];
 
     pub fn name(self) -> &'static str {
@@ -164,6 +167,7 @@ impl PlantedBug {
             PlantedBug::BridgeAcksBeforeStored => "bridge_acks_before_stored",
             PlantedBug::BridgeDropsInflight => "bridge_drops_inflight",
             PlantedBug::IgnoreNetworkTtl => "ignore_network_ttl",
+            PlantedBug::BridgeNeverRetries => "bridge_never_retries",
         }
     }
 

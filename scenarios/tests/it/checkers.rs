@@ -68,3 +68,18 @@ fn an_unresolvable_role_target_is_reported() {
         outcome.violations
     );
 }
+
+/// Two masters of one group (the planted split brain) both run the group's connector: two
+/// bridges to the same URI at once.
+#[test]
+fn a_split_brain_shows_as_two_bridges_to_one_uri() {
+    let spec = spec("master-zk-isolation");
+    let (clean, caught) = plant(
+        &spec,
+        PlantedBug::MasterIgnoresDisconnect,
+        0..4,
+        |v| matches!(v, Violation::DuplicateBridge { connector, .. } if connector == "group1-broker1"),
+    );
+    assert!(clean.iter().all(|o| o.passed()));
+    assert_eq!(caught, 4, "every seed's two masters bridge to group2's master");
+}

@@ -1,6 +1,7 @@
 //! Checkers over the history, one file per property, and the measurements.
 //! Each property and its source are listed in docs/invariants.md.
 
+pub mod bridges;
 pub mod deadline;
 pub mod liveness;
 pub mod measure;
@@ -35,6 +36,7 @@ pub fn check_all(context: &Context<'_>) -> (Vec<Violation>, BTreeMap<String, u64
     deadline::check(context, &mut counts);
     single_master::check(context, &mut violations);
     liveness::check(context, &mut violations);
+    bridges::check(context, &mut violations);
     sometimes::check(context, &mut violations);
     for event in &context.history.events {
         match &event.kind {
