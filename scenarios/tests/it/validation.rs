@@ -11,6 +11,11 @@ const BASE: &str = "name = \"x\"\nduration_s = 60\nliveness_deadline_s = 20\n";
 /// One group (the default is the seed's two).
 const ONE: &str = "name = \"x\"\nduration_s = 60\nliveness_deadline_s = 20\n[topology]\ngroups = 1\n";
 
+/// A scenario with one connector on group1; `extra` completes it.
+fn connector(extra: &str) -> String {
+    format!("{BASE}[[topology.connector]]\ngroup = 1\n{extra}")
+}
+
 fn client(extra: &str) -> String {
     format!("[[client]]\nname = \"app\"\n{extra}")
 }
@@ -122,6 +127,16 @@ fn table() -> Vec<(&'static str, String, &'static str, &'static str)> {
         ("two clients of one name", format!("{BASE}[[client]]\nname = \"a\"\n[[client]]\nname = \"a\"\n"), "client[1].name", "unique"),
         ("client of a missing group", format!("{ONE}[[client]]\ngroup = 2\n"), "client[0].group", "1..=1"),
         ("client of a third group", format!("{BASE}[[client]]\ngroup = 3\n"), "client[0].group", "1..=2"),
+        ("connector to its own group", connector("to_group = 1\n"), "topology.connector[0].to_group", "another group"),
+        ("connector of a missing group", connector("to_group = 2\ngroup = 3\n").replace("group = 1\n", ""), "topology.connector[0].group", "1..=2"),
+        ("network TTL 0", connector("to_group = 2\nnetwork_ttl = 0\n"), "topology.connector[0].network_ttl", "1..=16"),
+        ("prefetch 0", connector("to_group = 2\nprefetch_size = 0\n"), "topology.connector[0].prefetch_size", "1..=32767"),
+        ("max delay below the initial", connector("to_group = 2\ninitial_reconnect_delay_ms = 5000\nmax_reconnect_delay_ms = 1000\n"), "topology.connector[0].max_reconnect_delay_ms", "5000"),
+        ("back-off multiplier 0", connector("to_group = 2\nback_off_multiplier = 0\n"), "topology.connector[0].back_off_multiplier", "1..=100"),
+        ("empty destination filter", connector("to_group = 2\nexcluded_destinations = [\"topic://\"]\n"), "topology.connector[0].excluded_destinations[0]", "queue://name"),
+        ("duplicate connector names", format!("{}[[topology.connector]]\ngroup = 1\nto_group = 2\n", connector("to_group = 2\n")), "topology.connector[1].name", "unique"),
+        ("negative delivery deadline", format!("delivery_deadline_ms = 0\n{BASE}"), "delivery_deadline_ms", "1.."),
+        ("network_ttl setting of 17", format!("{BASE}[settings]\nnetwork_ttl = 17\n"), "settings.network_ttl", "0..=16"),
         ("stop after the end", format!("{BASE}[[client]]\nstop_s = 61\n"), "client[0].stop_s", "stop_s <= duration_s"),
         ("stop before start", format!("{BASE}[[client]]\nstart_s = 30\nstop_s = 20\n"), "client[0].stop_s", "start_s <= stop_s"),
         ("empty queue name", format!("{BASE}{}", client("[[client.producer]]\nqueue = \"\"\nrate = 1\n")), "client[0].producer[0].queue", "destination name"),
