@@ -5,7 +5,8 @@
 //! - `fault_to_zk_leader_ms`: a ZooKeeper server starts serving as leader (ZooKeeper faults);
 //! - `fault_to_client_reconnect_ms`: every client that lost its connection is connected again;
 //! - `fault_to_first_send_ok_ms`: a client that lost its connection has a send acknowledged again;
-//! - `no_master_ms`: how long group 1 had no serving master after the fault;
+//! - `no_master_ms`: how long the fault's group (its broker's group, or its ZooKeeper server's
+//!   ensemble's) had no serving master after the fault;
 //! - `latency_p50_ms:<dest>`, `latency_p99_ms:<dest>`, `latency_max_ms:<dest>`: send → delivery;
 //! - `catch_up_ms:<step>`: from a restart step to that broker catching up as a slave, with
 //!   `transfer_mb:<step>` (what it downloaded) among the measures;
@@ -154,7 +155,9 @@ fn failover(
     } else {
         measures.insert("clients_not_reconnected".to_string(), (cut.len() - back.len()) as f64);
     }
-    let timeline = serving_timeline(context, 1);
+    // The group the fault hit (group1 for a ZooKeeper fault of ensemble 1, which both share a
+    // number with).
+    let timeline = serving_timeline(context, fault_group.unwrap_or(1));
     let mut gap_start = None;
     for (at, serving) in &timeline {
         if *at < fault_at {
