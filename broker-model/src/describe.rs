@@ -3,7 +3,7 @@
 //! 1048576`), and the kind of event each is (`roles`, `zk`, `store`, ...), which trace filters
 //! select on. Nothing here changes behaviour or the trace hash.
 
-use crate::bridge::BridgeEvent;
+use crate::bridge::{BridgeEvent, BridgeName};
 use crate::broker::proto::{BrokerTimer, ReplMsg};
 use crate::client::proto::AppTimer;
 use crate::io::{CloseReason, ConnectError, DemoteReason, Input, Message, Observation, TimerId, ZkRole};
@@ -512,21 +512,34 @@ impl fmt::Display for Observation {
             Observation::DuplicateRejected { key } => write!(f, "client audit rejected a duplicate of {key}"),
             Observation::BrokerStarted { instance } => write!(f, "broker instance {instance} starting"),
             Observation::Bridge { name, event } => {
-                let side = if name.mirror { "duplex mirror of " } else { "bridge " };
-                write!(f, "{side}{} to {}: ", name.connector, name.uri)?;
-                match event {
-                    BridgeEvent::Attempt => write!(f, "connecting"),
-                    BridgeEvent::Refused => write!(f, "connection refused"),
-                    BridgeEvent::TimedOut => write!(f, "connect timed out"),
-                    BridgeEvent::Up { remote } => write!(f, "up, remote broker {remote}"),
-                    BridgeEvent::Down { reason } => write!(f, "down ({reason:?})"),
-                    BridgeEvent::GivenUp => write!(f, "given up (maxReconnectAttempts)"),
-                    BridgeEvent::Loop => write!(f, "the remote is this broker: disposed"),
-                }
+                write!(f, "{}", BridgeText { name, event, uri: &name.uri })
             }
             Observation::Forwarded { key, dest, hops } => {
                 write!(f, "forwarded {key} on {dest} to the remote broker (hop {hops})")
             }
+        }
+    }
+}
+
+/// A bridge event in words, with its URI as the caller names it (the trace names hosts).
+pub struct BridgeText<'a> {
+    pub name: &'a BridgeName,
+    pub event: &'a BridgeEvent,
+    pub uri: &'a dyn fmt::Display,
+}
+
+impl fmt::Display for BridgeText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let side = if self.name.mirror { "duplex mirror of " } else { "bridge " };
+        write!(f, "{side}{} to {}: ", self.name.connector, self.uri)?;
+        match self.event {
+            BridgeEvent::Attempt => write!(f, "connecting"),
+            BridgeEvent::Refused => write!(f, "connection refused"),
+            BridgeEvent::TimedOut => write!(f, "connect timed out"),
+            BridgeEvent::Up { remote } => write!(f, "up, remote broker {remote}"),
+            BridgeEvent::Down { reason } => write!(f, "down ({reason:?})"),
+            BridgeEvent::GivenUp => write!(f, "given up (maxReconnectAttempts)"),
+            BridgeEvent::Loop => write!(f, "the remote is this broker: disposed"),
         }
     }
 }

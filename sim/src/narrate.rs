@@ -5,8 +5,8 @@
 //! (batch runs) nothing is formatted: tracing evaluates the fields only for enabled events.
 //! Nothing here feeds the trace hash.
 
-use broker_model::describe::{TraceKind, Weight};
-use broker_model::{Input, Observation, Time};
+use broker_model::describe::{BridgeText, TraceKind, Weight};
+use broker_model::{HostId, Input, Observation, Time};
 use std::cell::Cell;
 use std::fmt;
 
@@ -75,11 +75,19 @@ pub fn input(now: Time, process: &str, peer: impl FnOnce() -> Option<String>, in
 }
 
 /// Something a process reported.
-pub fn observation(now: Time, process: &str, observation: &Observation) {
+pub fn observation(now: Time, process: &str, observation: &Observation, host: impl Fn(HostId) -> String) {
     if !wanted() {
         return;
     }
     NOW_US.with(|t| t.set(now.as_us()));
+    // A bridge's URI by its host's name (`mqhost2:61617`), as an operator's config names it.
+    let text = match observation {
+        Observation::Bridge { name, event } => {
+            let uri = format!("{}:{}", host(name.uri.host), name.uri.port);
+            BridgeText { name, event, uri: &uri }.to_string()
+        }
+        other => other.to_string(),
+    };
     emit!(
         observation.trace_kind(),
         observation.weight(),
@@ -87,7 +95,7 @@ pub fn observation(now: Time, process: &str, observation: &Observation) {
         process,
         peer = "",
         detail = ?observation,
-        "{observation}"
+        "{text}"
     );
 }
 

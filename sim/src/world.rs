@@ -640,7 +640,11 @@ impl World {
             Effect::Observe { observation } => {
                 let now = self.now;
                 self.trace.record(&(now, process, &observation));
-                crate::narrate::observation(now, &self.layout.processes[process].name, &observation);
+                let hosts = &self.layout.hosts;
+                let host = |h: HostId| {
+                    hosts.get(h.0 as usize).map_or_else(|| format!("h{}", h.0), |h| h.name.clone())
+                };
+                crate::narrate::observation(now, &self.layout.processes[process].name, &observation, host);
                 self.history.push(now, Some(process), Kind::Observed(observation));
             }
         }
