@@ -344,9 +344,18 @@ impl Summary {
                 get("deadline_missed_late")
             ));
         }
-        if get("forwarded") > 0 || get("network_duplicates_dlq") > 0 {
+        if get("forwarded") > 0
+            || get("network_duplicates_dlq") > 0
+            || get("durable_missed_across_groups") > 0
+        {
+            let missed = match get("durable_missed_across_groups") {
+                0 => String::new(),
+                n => format!(
+                    "; durable subscribers missed {n} messages published on the other group (no durable network subscription is modelled: reported, not judged)"
+                ),
+            };
             lines.push(format!(
-                "  bridges: forwarded {} remote duplicates to the DLQ {}",
+                "  bridges: forwarded {} remote duplicates to the DLQ {}{missed}",
                 get("forwarded"),
                 get("network_duplicates_dlq")
             ));

@@ -120,6 +120,12 @@ pub struct Client {
     base: u32,
 }
 
+/// The client (its `ClientConfig::index`) whose producer or consumer has id `id`: ids are
+/// `index · 1000 + incarnation · 1,000,000 + n`.
+pub fn client_index_of(id: u32) -> u32 {
+    (id % 1_000_000) / 1000
+}
+
 impl Client {
     /// A client process; `incarnation` counts its restarts, so a restarted application's
     /// messages (and consumers) never share ids with the previous run's.

@@ -108,3 +108,48 @@ fn the_seeds_stomp_check_passes_only_where_mq1_and_mq4_are_the_masters() {
         assert_eq!(count(o, "forwarded"), 1, "seed {}", o.seed);
     }
 }
+
+/// A durable subscriber on group2 of a topic published on group1: the model has no durable
+/// network subscription (`NC-DS_…`), so what a cut keeps from it is reported, not judged — the
+/// run passes and says how much it missed.
+#[test]
+fn a_durable_subscriber_across_groups_misses_a_cut_and_it_is_reported_not_judged() {
+    let spec = format::parse("durable-across.toml", DURABLE_ACROSS).expect("a valid scenario");
+    for o in assert_all_pass(&spec, 0..3) {
+        assert!(count(&o, "durable_missed_across_groups") > 100, "seed {}: {:?}", o.seed, o.counts);
+        assert_eq!(count(&o, "lost"), 0, "seed {}", o.seed);
+    }
+}
+
+const DURABLE_ACROSS: &str = r#"
+name = "durable-across"
+duration_s = 130
+liveness_deadline_s = 30
+[[client]]
+name = "pub1"
+group = 1
+start_s = 5
+stop_s = 100
+[[client.producer]]
+topic = "SampleTopic"
+rate = 20
+[[client]]
+name = "sub2"
+group = 2
+start_s = 5
+[[client.consumer]]
+topic = "SampleTopic"
+durable = "audit"
+[[step]]
+id = "cut"
+at_s = 15
+action = "partition"
+from = ["mqhost1"]
+to = ["mqhost2"]
+[[step]]
+id = "heal"
+after = "cut"
+at_s = 50
+action = "heal"
+partition = "cut"
+"#;
