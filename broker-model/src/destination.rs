@@ -56,6 +56,7 @@ struct Sub {
     info: ConsumerInfo,
     /// Dispatch priority: the client's, or the bridge's for a network consumer.
     priority: i32,
+    draining: bool,
     network: Option<NetworkConsumer>,
     inflight: BTreeSet<MsgId>,
     /// `OnDispatch` (STOMP `ack:auto`): consumed at dispatch, but the connection can only run
@@ -65,7 +66,12 @@ struct Sub {
 }
 
 impl Sub {
+    /// A network consumer whose demand is gone takes nothing new while its forwards in flight
+    /// are answered (`waitForCompletion`).
     fn has_room(&self) -> bool {
+        if self.draining {
+            return false;
+        }
         ((self.inflight.len() + self.window.len()) as u32) < self.info.prefetch.max(1)
     }
 
@@ -140,7 +146,15 @@ impl Queue {
         self.remove_consumer(info.consumer);
         let priority = network.as_ref().map_or(info.priority as i32, |n| n.priority);
         self.filtered += network.is_some() as usize;
-        let sub = Sub { conn, info, priority, network, inflight: BTreeSet::new(), window: BTreeSet::new() };
+        let sub = Sub {
+            conn,
+            info,
+            priority,
+            draining: false,
+            network,
+            inflight: BTreeSet::new(),
+            window: BTreeSet::new(),
+        };
         self.consumers.insert(sub.info.consumer, sub);
     }
 
@@ -155,6 +169,21 @@ impl Queue {
                 path: s.network.as_ref().map(|n| n.path.clone()).unwrap_or_default(),
             })
             .collect()
+    }
+
+    /// A consumer stops taking new messages (its in-flight ones stay until acked or requeued).
+    pub fn drain_consumer(&mut self, consumer: u32) {
+        if let Some(sub) = self.consumers.get_mut(&consumer) {
+            sub.draining = true;
+        }
+    }
+
+    /// Whether a message would only wait here for ever: every consumer is a network consumer
+    /// whose filter refuses it (a bridge's topic subscription never takes what it may not
+    /// forward: `NetworkBridgeFilter` is checked before a message enters it).
+    pub fn refuses(&self, msg: &Msg) -> bool {
+        !self.consumers.is_empty()
+            && self.consumers.values().all(|s| s.network.as_ref().is_some_and(|n| !n.forwards(msg)))
     }
 
     pub fn has_consumer(&self, consumer: u32) -> bool {

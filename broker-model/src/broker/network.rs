@@ -375,6 +375,7 @@ pub(super) fn on_broker_info(
         fx.push(Effect::Close { conn: old });
         drop_mirror(master, old, BridgeDown::Replaced, fx);
         master.clients.remove(&old);
+        master.network.advisory_subscribers.remove(&old);
         let dests: Vec<Dest> = master.destinations.queues.keys().cloned().collect();
         let removed = master.destinations.remove_connection(old);
         advise_removed(master, removed, fx);
@@ -383,9 +384,12 @@ pub(super) fn on_broker_info(
         }
     }
     let name = BridgeName { connector: config.name.clone(), uri: listen, mirror: true };
+    let static_bridge = config.static_bridge;
     let forwarder = Forwarder::new(config, conn, own.id, info.clone());
     master.network.mirrors.insert(conn, forwarder);
-    fx.push(Effect::Send { conn, message: Message::ToBroker(ToBroker::SubscribeAdvisories) });
+    if !static_bridge {
+        fx.push(Effect::Send { conn, message: Message::ToBroker(ToBroker::SubscribeAdvisories) });
+    }
     fx.push(Effect::Observe {
         observation: Observation::Bridge { name, event: BridgeEvent::Up { remote: info.id } },
     });
@@ -476,6 +480,10 @@ fn on_advisory(master: &mut MasterStore, conn: ConnId, advisory: &ConsumerAdviso
             if !forwarder.inflight.values().any(|(_, c, _)| *c == consumer) {
                 let demand = forwarder.demand.remove(&consumer).expect("a demand");
                 remove_network_consumer(master, demand.slot, consumer, fx);
+            } else {
+                // `waitForCompletion`: nothing new while the forwards in flight are answered.
+                let slot = forwarder.demand[&consumer].slot;
+                master.destinations.queue(&slot).drain_consumer(consumer);
             }
         }
     }
@@ -543,10 +551,11 @@ fn on_forward_response(master: &mut MasterStore, conn: ConnId, corr: u64, fx: &m
 /// A dispatch to a network consumer: forwarded with this broker on its path. Persistent
 /// messages (and all under `alwaysSyncSend`) wait for the remote's response before the local
 /// ack; the rest are acked at once.
-pub(super) fn forward(master: &mut MasterStore, delivery: Delivery, fx: &mut Vec<Effect>) {
+/// Returns whether the local copy was acked at once (room for the next dispatch).
+pub(super) fn forward(master: &mut MasterStore, delivery: Delivery, fx: &mut Vec<Effect>) -> bool {
     let slot = delivery_slot(master, &delivery);
     let acks_early = master.network.planted_bug == Some(PlantedBug::BridgeAcksBeforeStored);
-    let Some(forwarder) = master.network.forwarder(delivery.conn) else { return };
+    let Some(forwarder) = master.network.forwarder(delivery.conn) else { return false };
     let msg = Msg { path: delivery.msg.path.with(forwarder.local), ..delivery.msg };
     let (key, dest, id, hops) = (msg.key, msg.dest, msg.id, msg.path.len() as u32);
     let sync = (msg.persistent || forwarder.config.always_sync_send) && !acks_early;
@@ -563,6 +572,7 @@ pub(super) fn forward(master: &mut MasterStore, delivery: Delivery, fx: &mut Vec
             }
         }
     }
+    corr.is_none()
 }
 
 fn delivery_slot(master: &mut MasterStore, delivery: &Delivery) -> Dest {

@@ -175,6 +175,9 @@ fn deliver_new(master: &mut MasterStore, msg: Msg, fx: &mut Vec<Effect>) {
         }
         Dest::Topic(topic) => {
             for slot in master.destinations.slots_of(topic) {
+                if master.destinations.queue(&slot).refuses(&msg) {
+                    continue;
+                }
                 if !master.destinations.queue(&slot).enqueue(msg.clone()) {
                     // A duplicate for this subscription: dropped, and its stored reference with it.
                     if let Some(op) = consumed_op(master, &slot, &msg) {
@@ -204,9 +207,10 @@ pub(super) fn complete(master: &mut MasterStore, ops: Vec<Pending>, fx: &mut Vec
 pub(super) fn dispatch(master: &mut MasterStore, slot: &Dest, fx: &mut Vec<Effect>) {
     let Some(queue) = master.destinations.queues.get_mut(slot) else { return };
     let (deliveries, consumed) = queue.dispatch();
+    let mut freed = false;
     for delivery in deliveries {
         if delivery.network {
-            network::forward(master, delivery, fx);
+            freed |= network::forward(master, delivery, fx);
             continue;
         }
         let Delivery { conn, consumer, msg, redelivered, .. } = delivery;
@@ -218,5 +222,9 @@ pub(super) fn dispatch(master: &mut MasterStore, slot: &Dest, fx: &mut Vec<Effec
         if let Some(op) = consumed_op(master, slot, &msg) {
             master.writer.queue.push_back(Pending { op, sync: false, reply: None });
         }
+    }
+    // A bridge that acked at once (oneway forwards) has room again: it keeps consuming.
+    if freed {
+        dispatch(master, slot, fx);
     }
 }

@@ -116,7 +116,8 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
             // Published on another group: only a durable network subscription (`NC-DS_…`) on
             // the producer's broker would keep it for this subscriber, and the model has none
             // (docs/fidelity.md): counted, not judged.
-            if group_of(key.producer) != group_of(*consumer) {
+            let (from, to) = (group_of(key.producer), group_of(*consumer));
+            if from.is_some() && to.is_some() && from != to {
                 durable_cross_group += 1;
             } else {
                 lost.push(*key);
