@@ -340,15 +340,19 @@ fn serving_master_with_session(stop_ms: u64) -> (Broker, ConnId) {
     (broker, zk_conn)
 }
 
-/// Completes the ZooKeeper handshake of the connect attempt in `fx`.
-fn zk_connect(broker: &mut Broker, fx: &[Effect], now: Time) -> ConnId {
-    let conn = fx
-        .iter()
+/// The connection of the ZooKeeper connect attempt in `fx`.
+fn zk_attempt(fx: &[Effect]) -> ConnId {
+    fx.iter()
         .find_map(|e| match e {
             Effect::Connect { conn, target } if target.port == 2181 => Some(*conn),
             _ => None,
         })
-        .expect("a connect to ZooKeeper");
+        .expect("a connect to ZooKeeper")
+}
+
+/// Completes the ZooKeeper handshake of the connect attempt in `fx`.
+fn zk_connect(broker: &mut Broker, fx: &[Effect], now: Time) -> ConnId {
+    let conn = zk_attempt(fx);
     broker.on_input(now, Input::Connected { conn }, &mut Vec::new());
     let response = ServerMsg::ConnectResponse { session: SessionId(77), timeout_ms: 4000 };
     broker.on_input(now, Input::Received { conn, message: Message::ZkServer(response) }, &mut Vec::new());
@@ -475,13 +479,7 @@ fn a_connected_broker_creates_the_group_path_watches_the_members_and_joins() {
     let mut broker = Broker::start(config(SyncMode::QuorumMem), (1, 1), &[]);
     let mut fx = Vec::new();
     broker.start_instance(Time::ZERO, &mut fx);
-    let conn = fx
-        .iter()
-        .find_map(|e| match e {
-            Effect::Connect { conn, target } if target.port == 2181 => Some(*conn),
-            _ => None,
-        })
-        .expect("a connect to ZooKeeper");
+    let conn = zk_attempt(&fx);
     assert_eq!(conn.owner(), Some(Component::ZkClient { handle: 1 }), "the first handle owns it");
     input(&mut broker, Input::Connected { conn });
     let response = ServerMsg::ConnectResponse { session: SessionId(77), timeout_ms: 4000 };
