@@ -169,14 +169,17 @@ fn main() -> ExitCode {
 fn execute(command: Command) -> Result<ExitCode, Usage> {
     match command {
         Command::List => {
-            for spec in builtin::all() {
-                output::line(&format!("{:<22} {}", spec.name, spec.description));
+            let specs = builtin::all();
+            let width = specs.iter().map(|s| s.name.len()).max().unwrap_or(0);
+            for spec in specs {
+                output::line(&format!("{:<width$} {}", spec.name, spec.description));
             }
             Ok(ExitCode::SUCCESS)
         }
         Command::Settings => {
+            let width = settings::DESCRIPTORS.iter().map(|d| d.name.len()).max().unwrap_or(0);
             for d in settings::DESCRIPTORS {
-                output::line(&format!("{:<24} {:<44} {}", d.name, d.form.expected(), d.doc));
+                output::line(&format!("{:<width$} {:<44} {}", d.name, d.form.expected(), d.doc));
             }
             Ok(ExitCode::SUCCESS)
         }
