@@ -87,6 +87,7 @@ pub struct ConsumerView {
     pub conn: ConnId,
     pub priority: i32,
     pub path: BrokerPath,
+    pub durable: bool,
 }
 
 /// One queue.
@@ -167,6 +168,7 @@ impl Queue {
                 conn: s.conn,
                 priority: s.priority,
                 path: s.network.as_ref().map(|n| n.path.clone()).unwrap_or_default(),
+                durable: s.info.durable.is_some(),
             })
             .collect()
     }

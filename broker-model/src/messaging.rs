@@ -249,6 +249,8 @@ pub struct ConsumerAdvisory {
     pub priority: i32,
     /// A network consumer's brokers (empty for a client's own consumer).
     pub path: BrokerPath,
+    /// A durable topic subscriber (its bridge keeps a durable `NC-DS_…` subscription for it).
+    pub durable: bool,
     /// The consumer is added (a `ConsumerInfo`) or removed (a `RemoveInfo`).
     pub added: bool,
 }

@@ -351,7 +351,7 @@ impl Summary {
             let missed = match get("durable_missed_across_groups") {
                 0 => String::new(),
                 n => format!(
-                    "; durable subscribers missed {n} messages published on the other group (no durable network subscription is modelled: reported, not judged)"
+                    "; durable subscribers missed {n} messages published on the other group (before a durable network subscription kept them: reported, not judged)"
                 ),
             };
             lines.push(format!(

@@ -29,7 +29,14 @@ fn advisory(consumer: u32, dest: &str, path: &[BrokerId]) -> ConsumerAdvisory {
     for id in path {
         p = p.with(*id);
     }
-    ConsumerAdvisory { consumer, dest: Dest::Queue(dest.into()), priority: 0, path: p, added: true }
+    ConsumerAdvisory {
+        consumer,
+        dest: Dest::Queue(dest.into()),
+        priority: 0,
+        path: p,
+        durable: false,
+        added: true,
+    }
 }
 
 fn add(f: &mut Forwarder, a: &ConsumerAdvisory, local_id: u32) -> bool {

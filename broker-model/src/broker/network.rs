@@ -36,6 +36,8 @@ pub(super) struct Network {
     pub(super) last_consumer: u32,
     /// Set only by tests that show a checker catches a bridge bug.
     pub(super) planted_bug: Option<PlantedBug>,
+    /// `brokerName`, for the durable network subscriptions' names.
+    pub(super) broker_name: String,
 }
 
 /// Why an initiator bridge's attempt or connection ended.
@@ -134,6 +136,7 @@ impl Broker {
         master.network.id = Some(id);
         master.network.listen = listen;
         master.network.planted_bug = self.config.planted_bug;
+        master.network.broker_name = self.config.broker_name.clone();
         for (bid, bridge) in bridges {
             master.network.bridges.insert(bid, bridge);
             master.network.start_queue.push_back(bid);
@@ -430,7 +433,14 @@ fn remove_network_consumer(master: &mut MasterStore, slot: Dest, consumer: u32, 
     let dest = master.destinations.advertised(&slot);
     advise(
         master,
-        ConsumerAdvisory { consumer, dest, priority: 0, path: BrokerPath::default(), added: false },
+        ConsumerAdvisory {
+            consumer,
+            dest,
+            priority: 0,
+            path: BrokerPath::default(),
+            durable: false,
+            added: false,
+        },
         fx,
     );
     if master.destinations.subs.get(&slot).is_some_and(|s| !s.durable)
@@ -456,7 +466,27 @@ fn setup_static_destinations(master: &mut MasterStore, conn: ConnId, fx: &mut Ve
         .collect();
     for dest in statics {
         let network = forwarder_mut(master, conn).network_consumer(&BrokerPath::default(), 0);
-        add_network_consumer(master, conn, dest, None, network, true, fx);
+        add_network_consumer(master, conn, dest, None, network, true, TopicSub::NonDurable, fx);
+    }
+    // Durable network subscriptions this connector left behind are re-activated at once,
+    // unless `dynamicOnly` waits for the remote durable subscriber to come back.
+    let forwarder = forwarder_mut(master, conn);
+    if forwarder.config.dynamic_only {
+        return;
+    }
+    let connector = forwarder.config.name.clone();
+    let prefix = ncds_name(&connector, &master.network.broker_name, "");
+    let durable: Vec<String> = master
+        .destinations
+        .subs
+        .values()
+        .filter(|s| s.durable && s.sub.starts_with(&prefix))
+        .map(|s| s.topic.clone())
+        .collect();
+    for topic in durable {
+        let network = forwarder_mut(master, conn).network_consumer(&BrokerPath::default(), 0);
+        let dest = Dest::Topic(topic.as_str().into());
+        add_network_consumer(master, conn, dest, None, network, true, TopicSub::Durable, fx);
     }
 }
 
@@ -473,7 +503,8 @@ fn on_advisory(master: &mut MasterStore, conn: ConnId, advisory: &ConsumerAdviso
             if master.network.planted_bug == Some(PlantedBug::IgnoreNetworkTtl) {
                 network.message_ttl = u32::MAX;
             }
-            add_network_consumer(master, conn, dest, Some(remote_consumer), network, false, fx);
+            let topic_sub = if advisory.durable { TopicSub::Durable } else { TopicSub::NonDurable };
+            add_network_consumer(master, conn, dest, Some(remote_consumer), network, false, topic_sub, fx);
         }
         DemandChange::Remove { consumer } => {
             let forwarder = forwarder_mut(master, conn);
@@ -489,6 +520,22 @@ fn on_advisory(master: &mut MasterStore, conn: ConnId, advisory: &ConsumerAdviso
     }
 }
 
+/// How a network consumer reads a topic: its own non-durable subscription, or the durable
+/// `NC-DS_<broker>_<topic>` subscription (`DurableConduitBridge`) that keeps the topic's
+/// messages while the bridge is down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TopicSub {
+    NonDurable,
+    Durable,
+}
+
+/// The durable network subscription's name: the connector (the bridge's client id) and
+/// `NC-DS_<localBrokerName>_<topic>`.
+fn ncds_name(connector: &str, broker_name: &str, topic: &str) -> String {
+    format!("{connector}:NC-DS_{broker_name}_{topic}")
+}
+
+#[allow(clippy::too_many_arguments)]
 fn add_network_consumer(
     master: &mut MasterStore,
     conn: ConnId,
@@ -496,14 +543,30 @@ fn add_network_consumer(
     remote_consumer: Option<u32>,
     network: NetworkConsumer,
     is_static: bool,
+    topic_sub: TopicSub,
     fx: &mut Vec<Effect>,
 ) {
     let consumer = master.network.new_consumer();
     let forwarder = forwarder_mut(master, conn);
     let prefetch = forwarder.config.prefetch_size;
-    let slot = match dest {
-        Dest::Queue(_) => dest,
-        Dest::Topic(topic) => master.destinations.subscribe(&topic, &format!("nc{consumer}"), false).0,
+    let connector = forwarder.config.name.clone();
+    let mut durable_sub = None;
+    let slot = match (dest, topic_sub) {
+        (Dest::Queue(_), _) => dest,
+        (Dest::Topic(topic), TopicSub::NonDurable) => {
+            master.destinations.subscribe(&topic, &format!("nc{consumer}"), false).0
+        }
+        (Dest::Topic(topic), TopicSub::Durable) => {
+            let sub = ncds_name(&connector, &master.network.broker_name, &topic);
+            let (slot, new) = master.destinations.subscribe(&topic, &sub, true);
+            if new {
+                // Stored like an application's durable subscription (`addSubscription`).
+                let op = LogOp::AddSub { topic: topic.to_string(), sub: sub.clone() };
+                master.writer.queue.push_back(Pending { op, sync: true, reply: None });
+            }
+            durable_sub = Some(sub);
+            slot
+        }
     };
     let forwarder = forwarder_mut(master, conn);
     forwarder.demand.insert(
@@ -516,12 +579,20 @@ fn add_network_consumer(
             closing: false,
         },
     );
-    let info = ConsumerInfo { consumer, dest, prefetch, priority: 0, ack: AckMode::Client, durable: None };
+    let info = ConsumerInfo {
+        consumer,
+        dest,
+        prefetch,
+        priority: 0,
+        ack: AckMode::Client,
+        durable: durable_sub.clone(),
+    };
     let advisory = ConsumerAdvisory {
         consumer,
         dest,
         priority: network.priority,
         path: network.path.clone(),
+        durable: durable_sub.is_some(),
         added: true,
     };
     master.destinations.queue(&slot).add_network_consumer(conn, info, network);
@@ -592,7 +663,14 @@ pub(super) fn advise_removed(master: &MasterStore, removed: Vec<(Dest, u32)>, fx
     for (dest, consumer) in removed {
         advise(
             master,
-            ConsumerAdvisory { consumer, dest, priority: 0, path: BrokerPath::default(), added: false },
+            ConsumerAdvisory {
+                consumer,
+                dest,
+                priority: 0,
+                path: BrokerPath::default(),
+                durable: false,
+                added: false,
+            },
             fx,
         );
     }
@@ -609,6 +687,7 @@ pub(super) fn subscribe_advisories(master: &mut MasterStore, conn: ConnId, fx: &
                 dest,
                 priority: view.priority,
                 path: view.path,
+                durable: view.durable,
                 added: true,
             };
             fx.push(Effect::Send { conn, message: Message::FromBroker(FromBroker::Advisory(advisory)) });

@@ -113,9 +113,9 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
             .filter(|(_, a)| a.acked() && a.persistent() && a.sent_at > *stored_at)
             .filter(|(k, a)| a.to(*consumer) == 0 && !a.dead() && !is_held(k));
         for (key, _) in missed {
-            // Published on another group: only a durable network subscription (`NC-DS_…`) on
-            // the producer's broker would keep it for this subscriber, and the model has none
-            // (docs/fidelity.md): counted, not judged.
+            // Published on another group: only the bridge's durable network subscription
+            // (`NC-DS_…`) on the producer's broker keeps it for this subscriber, and that exists
+            // only once the bridge has learnt of the subscriber: counted, not judged.
             let (from, to) = (group_of(key.producer), group_of(*consumer));
             if from.is_some() && to.is_some() && from != to {
                 durable_cross_group += 1;
