@@ -192,9 +192,8 @@ impl Queue {
         self.consumers.contains_key(&consumer)
     }
 
-    /// Whether a consumer that is not a network bridge's reads this queue.
-    pub fn has_local_consumer(&self) -> bool {
-        self.consumers.values().any(|s| s.network.is_none())
+    pub fn has_consumers(&self) -> bool {
+        !self.consumers.is_empty()
     }
 
     /// Removes a consumer; its unacked messages go back in order with `redelivered + 1`.

@@ -255,6 +255,20 @@ pub struct ConsumerAdvisory {
     pub added: bool,
 }
 
+impl ConsumerAdvisory {
+    /// A `RemoveInfo` advisory: consumer `consumer` of `dest` is gone.
+    pub fn removed(consumer: u32, dest: Dest) -> ConsumerAdvisory {
+        ConsumerAdvisory {
+            consumer,
+            dest,
+            priority: 0,
+            path: BrokerPath::default(),
+            durable: false,
+            added: false,
+        }
+    }
+}
+
 /// Client → broker.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum ToBroker {

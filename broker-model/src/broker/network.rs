@@ -431,20 +431,9 @@ fn remove_network_consumer(master: &mut MasterStore, slot: Dest, consumer: u32, 
     let Some(queue) = master.destinations.queues.get_mut(&slot) else { return };
     queue.remove_consumer(consumer);
     let dest = master.destinations.advertised(&slot);
-    advise(
-        master,
-        ConsumerAdvisory {
-            consumer,
-            dest,
-            priority: 0,
-            path: BrokerPath::default(),
-            durable: false,
-            added: false,
-        },
-        fx,
-    );
+    advise(master, ConsumerAdvisory::removed(consumer, dest), fx);
     if master.destinations.subs.get(&slot).is_some_and(|s| !s.durable)
-        && master.destinations.queues.get(&slot).is_some_and(|q| q.consumer_views().is_empty())
+        && master.destinations.queues.get(&slot).is_some_and(|q| !q.has_consumers())
     {
         master.destinations.queues.remove(&slot);
         master.destinations.subs.remove(&slot);
@@ -661,18 +650,7 @@ pub(super) fn advise(master: &MasterStore, advisory: ConsumerAdvisory, fx: &mut 
 
 pub(super) fn advise_removed(master: &MasterStore, removed: Vec<(Dest, u32)>, fx: &mut Vec<Effect>) {
     for (dest, consumer) in removed {
-        advise(
-            master,
-            ConsumerAdvisory {
-                consumer,
-                dest,
-                priority: 0,
-                path: BrokerPath::default(),
-                durable: false,
-                added: false,
-            },
-            fx,
-        );
+        advise(master, ConsumerAdvisory::removed(consumer, dest), fx);
     }
 }
 
