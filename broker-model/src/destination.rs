@@ -6,7 +6,7 @@
 
 use crate::audit::Audit;
 use crate::io::ConnId;
-use crate::messaging::{AckMode, BrokerId, BrokerPath, ConsumerInfo, Dest, Msg, MsgId};
+use crate::messaging::{AckMode, BrokerId, BrokerPath, ConsumerInfo, ConsumerKey, Dest, Msg, MsgId};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// `BaseDestination` audit depth per producer.
@@ -34,6 +34,9 @@ pub struct NetworkConsumer {
     pub message_ttl: u32,
     /// Consumer priority as the bridge sets it (may be negative: `consumerPriorityBase`).
     pub priority: i32,
+    /// `networkConsumerIds`: the remote consumer this one was made for, and the consumers
+    /// that one stands for in turn.
+    pub ids: Vec<ConsumerKey>,
 }
 
 impl NetworkConsumer {
@@ -87,6 +90,7 @@ pub struct ConsumerView {
     pub conn: ConnId,
     pub priority: i32,
     pub path: BrokerPath,
+    pub network_ids: Vec<ConsumerKey>,
     pub durable: bool,
 }
 
@@ -168,6 +172,7 @@ impl Queue {
                 conn: s.conn,
                 priority: s.priority,
                 path: s.network.as_ref().map(|n| n.path.clone()).unwrap_or_default(),
+                network_ids: s.network.as_ref().map(|n| n.ids.clone()).unwrap_or_default(),
                 durable: s.info.durable.is_some(),
             })
             .collect()
@@ -186,6 +191,18 @@ impl Queue {
     pub fn refuses(&self, msg: &Msg) -> bool {
         !self.consumers.is_empty()
             && self.consumers.values().all(|s| s.network.as_ref().is_some_and(|n| !n.forwards(msg)))
+    }
+
+    /// A network consumer that stands for any of `ids` (`duplicateSuppressionIsRequired`'s
+    /// search): its id and priority.
+    pub fn network_match(&self, ids: &[ConsumerKey]) -> Option<(u32, i32)> {
+        if self.filtered == 0 {
+            return None;
+        }
+        self.consumers.values().find_map(|s| {
+            let n = s.network.as_ref()?;
+            n.ids.iter().any(|id| ids.contains(id)).then_some((s.info.consumer, s.priority))
+        })
     }
 
     pub fn has_consumer(&self, consumer: u32) -> bool {

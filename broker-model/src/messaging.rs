@@ -153,6 +153,14 @@ impl fmt::Display for BrokerId {
     }
 }
 
+/// A consumer across the cluster: the broker it was advertised by and its id there
+/// (ActiveMQ's `ConsumerId` is globally unique; the model's ids are per broker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ConsumerKey {
+    pub broker: BrokerId,
+    pub consumer: u32,
+}
+
 /// The brokers a message or a consumer advisory crossed, oldest first (`brokerPath`). Empty
 /// for everything a client sent or subscribed directly: no allocation then, and one word in
 /// every message (a thin pointer: every copy of a message moves through the event queue).
@@ -249,6 +257,10 @@ pub struct ConsumerAdvisory {
     pub priority: i32,
     /// A network consumer's brokers (empty for a client's own consumer).
     pub path: BrokerPath,
+    /// The consumers a network consumer stands for (`networkConsumerIds`; empty for a
+    /// client's own consumer): how a broker tells two bridges' subscriptions for one remote
+    /// consumer apart from two consumers.
+    pub network_ids: Vec<ConsumerKey>,
     /// A durable topic subscriber (its bridge keeps a durable `NC-DS_…` subscription for it).
     pub durable: bool,
     /// The consumer is added (a `ConsumerInfo`) or removed (a `RemoveInfo`).
@@ -263,6 +275,7 @@ impl ConsumerAdvisory {
             dest,
             priority: 0,
             path: BrokerPath::default(),
+            network_ids: Vec::new(),
             durable: false,
             added: false,
         }

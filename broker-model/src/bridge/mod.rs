@@ -24,7 +24,7 @@ pub use proto::{BridgeDown, BridgeEvent, BridgeName, ConnectorConfig};
 
 use crate::destination::NetworkConsumer;
 use crate::io::{Addr, ConnId};
-use crate::messaging::{BrokerId, BrokerInfo, BrokerPath, ConsumerAdvisory, Dest, MsgId};
+use crate::messaging::{BrokerId, BrokerInfo, BrokerPath, ConsumerAdvisory, ConsumerKey, Dest, MsgId};
 use crate::transport::TcpTransport;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
@@ -156,8 +156,8 @@ impl Forwarder {
             || c.dynamically_included_destinations.iter().any(|f| f.matches(dest))
     }
 
-    /// A network consumer for a remote consumer at `path` with `priority`.
-    pub fn network_consumer(&self, path: &BrokerPath, priority: i32) -> NetworkConsumer {
+    /// A network consumer for a remote consumer at `path` with `priority`, standing for `ids`.
+    pub fn network_consumer(&self, path: &BrokerPath, priority: i32, ids: Vec<ConsumerKey>) -> NetworkConsumer {
         let path = path.with(self.remote.id);
         let priority = if self.config.decrease_network_consumer_priority {
             let extra = if path.len() > 1 { path.len() as i32 + 1 } else { 0 };
@@ -165,7 +165,7 @@ impl Forwarder {
         } else {
             priority
         };
-        NetworkConsumer { path, remote: self.remote.id, message_ttl: self.config.message_ttl, priority }
+        NetworkConsumer { path, remote: self.remote.id, message_ttl: self.config.message_ttl, priority, ids }
     }
 
     /// `serviceRemoteConsumerAdvisory` for one advisory.
@@ -208,8 +208,24 @@ impl Forwarder {
         DemandChange::Add {
             dest: advisory.dest,
             remote_consumer: advisory.consumer,
-            network: self.network_consumer(&advisory.path, advisory.priority),
+            network: self.network_consumer(&advisory.path, advisory.priority, self.network_ids(advisory)),
             prefetch: self.config.prefetch_size,
+        }
+    }
+
+    /// `createDemandSubscription`: the advisory's `networkConsumerIds` plus the remote
+    /// consumer's own id.
+    pub fn network_ids(&self, advisory: &ConsumerAdvisory) -> Vec<ConsumerKey> {
+        let mut ids = advisory.network_ids.clone();
+        ids.push(ConsumerKey { broker: self.remote.id, consumer: advisory.consumer });
+        ids
+    }
+
+    /// `isDuplicateSuppressionOff` for a destination.
+    pub fn suppresses_duplicates(&self, dest: &Dest) -> bool {
+        match dest {
+            Dest::Queue(_) => self.config.suppress_duplicate_queue_subscriptions,
+            Dest::Topic(_) => self.config.suppress_duplicate_topic_subscriptions,
         }
     }
 

@@ -34,6 +34,7 @@ fn advisory(consumer: u32, dest: &str, path: &[BrokerId]) -> ConsumerAdvisory {
         dest: Dest::Queue(dest.into()),
         priority: 0,
         path: p,
+        network_ids: Vec::new(),
         durable: false,
         added: true,
     }
@@ -109,14 +110,14 @@ fn excluded_destinations_win_over_static_and_dynamic_includes() {
 #[test]
 fn network_consumer_priority_and_forwarding_filter() {
     let f = forwarder(config());
-    let direct = f.network_consumer(&BrokerPath::default(), 0);
+    let direct = f.network_consumer(&BrokerPath::default(), 0, Vec::new());
     assert_eq!(direct.priority, 0, "equal to local consumers by default");
     assert_eq!(direct.path.ids(), &[REMOTE]);
     let mut dec = config();
     dec.decrease_network_consumer_priority = true;
     let f = forwarder(dec);
-    assert_eq!(f.network_consumer(&BrokerPath::default(), 0).priority, -5);
-    assert_eq!(f.network_consumer(&BrokerPath::default().with(BrokerId(9)), 0).priority, -5 - 3);
+    assert_eq!(f.network_consumer(&BrokerPath::default(), 0, Vec::new()).priority, -5);
+    assert_eq!(f.network_consumer(&BrokerPath::default().with(BrokerId(9)), 0, Vec::new()).priority, -5 - 3);
     let msg = |path: BrokerPath| Msg {
         id: MsgId { producer: 1, seq: 1 },
         key: MsgId { producer: 1, seq: 1 },
@@ -131,4 +132,18 @@ fn network_consumer_priority_and_forwarding_filter() {
     assert!(!direct.forwards(&msg(BrokerPath::default().with(BrokerId(9)))), "messageTTL 1: one hop only");
     let ttl2 = NetworkConsumer { message_ttl: 2, ..direct };
     assert!(ttl2.forwards(&msg(BrokerPath::default().with(BrokerId(9)))));
+}
+
+#[test]
+fn a_network_consumer_stands_for_its_remote_consumer_and_those_behind_it() {
+    let mut c = config();
+    c.consumer_ttl = 2;
+    let mut f = forwarder(c);
+    let behind = ConsumerKey { broker: BrokerId(9), consumer: 3 };
+    let a = ConsumerAdvisory { network_ids: vec![behind], ..advisory(8, "SampleQueue", &[BrokerId(9)]) };
+    let DemandChange::Add { network, .. } = f.on_advisory(&a) else { panic!("demand") };
+    assert_eq!(network.ids, vec![behind, ConsumerKey { broker: REMOTE, consumer: 8 }]);
+    // Suppression is per kind: topics by default, queues not.
+    assert!(f.suppresses_duplicates(&Dest::Topic("t".into())));
+    assert!(!f.suppresses_duplicates(&Dest::Queue("q".into())));
 }

@@ -454,7 +454,7 @@ fn setup_static_destinations(master: &mut MasterStore, conn: ConnId, fx: &mut Ve
         .map(|f| Dest::Queue(f.pattern.as_str().into()))
         .collect();
     for dest in statics {
-        let network = forwarder_mut(master, conn).network_consumer(&BrokerPath::default(), 0);
+        let network = forwarder_mut(master, conn).network_consumer(&BrokerPath::default(), 0, Vec::new());
         add_network_consumer(master, conn, dest, None, network, true, TopicSub::NonDurable, fx);
     }
     // Durable network subscriptions this connector left behind are re-activated at once,
@@ -473,7 +473,7 @@ fn setup_static_destinations(master: &mut MasterStore, conn: ConnId, fx: &mut Ve
         .map(|s| s.topic.clone())
         .collect();
     for topic in durable {
-        let network = forwarder_mut(master, conn).network_consumer(&BrokerPath::default(), 0);
+        let network = forwarder_mut(master, conn).network_consumer(&BrokerPath::default(), 0, Vec::new());
         let dest = Dest::Topic(topic.as_str().into());
         add_network_consumer(master, conn, dest, None, network, true, TopicSub::Durable, fx);
     }
@@ -486,27 +486,73 @@ fn forwarder_mut(master: &mut MasterStore, conn: ConnId) -> &mut Forwarder {
 /// A consumer advisory from the remote: demand added or withdrawn.
 fn on_advisory(master: &mut MasterStore, conn: ConnId, advisory: &ConsumerAdvisory, fx: &mut Vec<Effect>) {
     let Some(forwarder) = master.network.forwarder(conn) else { return };
-    match forwarder.on_advisory(advisory) {
+    let change = forwarder.on_advisory(advisory);
+    let suppresses = forwarder.suppresses_duplicates(&advisory.dest);
+    match change {
         DemandChange::None => {}
         DemandChange::Add { dest, remote_consumer, mut network, .. } => {
             if master.network.planted_bug == Some(PlantedBug::IgnoreNetworkTtl) {
                 network.message_ttl = u32::MAX;
             }
+            if suppresses && duplicate_suppressed(master, &dest, &network, fx) {
+                return;
+            }
             let topic_sub = if advisory.durable { TopicSub::Durable } else { TopicSub::NonDurable };
             add_network_consumer(master, conn, dest, Some(remote_consumer), network, false, topic_sub, fx);
         }
-        DemandChange::Remove { consumer } => {
-            let forwarder = forwarder_mut(master, conn);
-            if !forwarder.inflight.values().any(|(_, c, _)| *c == consumer) {
-                let demand = forwarder.demand.remove(&consumer).expect("a demand");
-                remove_network_consumer(master, demand.slot, consumer, fx);
-            } else {
-                // `waitForCompletion`: nothing new while the forwards in flight are answered.
-                let slot = forwarder.demand[&consumer].slot;
-                master.destinations.queue(&slot).drain_consumer(consumer);
-            }
-        }
+        DemandChange::Remove { consumer } => withdraw_demand(master, conn, consumer, fx),
     }
+}
+
+/// Demand `consumer` of the forwarder on `conn` is withdrawn: its network consumer goes now,
+/// or once its forwards in flight are answered.
+fn withdraw_demand(master: &mut MasterStore, conn: ConnId, consumer: u32, fx: &mut Vec<Effect>) {
+    let forwarder = forwarder_mut(master, conn);
+    if !forwarder.inflight.values().any(|(_, c, _)| *c == consumer) {
+        let demand = forwarder.demand.remove(&consumer).expect("a demand");
+        remove_network_consumer(master, demand.slot, consumer, fx);
+    } else {
+        // `waitForCompletion`: nothing new while the forwards in flight are answered.
+        let demand = forwarder.demand.get_mut(&consumer).expect("a demand");
+        demand.closing = true;
+        let slot = demand.slot;
+        master.destinations.queue(&slot).drain_consumer(consumer);
+    }
+}
+
+/// `duplicateSuppressionIsRequired`: another bridge's network consumer already stands for
+/// this remote consumer (they share `networkConsumerIds`; in the seed's two-sided duplex each
+/// of the two connections between the masters hears of every consumer). The candidate is
+/// dropped when the existing one's priority is as high; otherwise the existing one is removed
+/// (`removeDuplicateSubscription`, which finds only a connector's own bridges, not a duplex
+/// mirror's) and the candidate goes ahead. Returns whether the candidate is suppressed.
+fn duplicate_suppressed(
+    master: &mut MasterStore,
+    dest: &Dest,
+    candidate: &NetworkConsumer,
+    fx: &mut Vec<Effect>,
+) -> bool {
+    // `getRegionSubscriptions`: every subscription of the destination's kind (a topic's
+    // subscriptions are slot queues).
+    let topic = matches!(dest, Dest::Topic(_));
+    let existing = master
+        .destinations
+        .queues
+        .iter()
+        .filter(|(slot, _)| master.destinations.subs.contains_key(*slot) == topic)
+        .find_map(|(slot, q)| q.network_match(&candidate.ids).map(|(c, p)| (*slot, c, p)));
+    let Some((slot, consumer, priority)) = existing else { return false };
+    if priority >= candidate.priority {
+        return true;
+    }
+    let owner = master.network.bridges.iter().find_map(|(_, b)| {
+        b.forwarder.as_ref().filter(|f| f.demand.contains_key(&consumer)).map(|f| f.conn)
+    });
+    if let Some(conn) = owner {
+        assert_eq!(forwarder_mut(master, conn).demand[&consumer].slot, slot);
+        withdraw_demand(master, conn, consumer, fx);
+    }
+    false
 }
 
 /// How a network consumer reads a topic: its own non-durable subscription, or the durable
@@ -581,6 +627,7 @@ fn add_network_consumer(
         dest,
         priority: network.priority,
         path: network.path.clone(),
+        network_ids: network.ids.clone(),
         durable: durable_sub.is_some(),
         added: true,
     };
@@ -665,6 +712,7 @@ pub(super) fn subscribe_advisories(master: &mut MasterStore, conn: ConnId, fx: &
                 dest,
                 priority: view.priority,
                 path: view.path,
+                network_ids: view.network_ids,
                 durable: view.durable,
                 added: true,
             };

@@ -46,6 +46,7 @@ pub(super) fn on_client_command(
                 dest: info.dest,
                 priority: info.priority as i32,
                 path: BrokerPath::default(),
+                network_ids: Vec::new(),
                 durable: info.durable.is_some(),
                 added: true,
             };

@@ -246,3 +246,55 @@ target = "consumer2"
         assert!((1000..3000).contains(&forwarded), "seed {}: {forwarded} forwarded", o.seed);
     }
 }
+
+/// `suppressDuplicateTopicSubscriptions` (default true): the seed's two-sided duplex gives two
+/// connections between the masters, and each hears of group2's subscriber; only the first makes
+/// a network subscription, so each topic message crosses once. Without suppression both do,
+/// and every message crosses twice (the subscriber's audit drops the second copy).
+#[test]
+fn duplicate_topic_subscriptions_over_the_two_sided_duplex_are_suppressed() {
+    let scenario = |suppress: bool| {
+        let text = format!(
+            r#"
+name = "suppress-{suppress}"
+duration_s = 60
+liveness_deadline_s = 20
+[[topology.connector]]
+group = 1
+to_group = 2
+name = "group1-broker1"
+duplex = true
+suppress_duplicate_topic_subscriptions = {suppress}
+[[topology.connector]]
+group = 2
+to_group = 1
+name = "group2-broker1"
+duplex = true
+suppress_duplicate_topic_subscriptions = {suppress}
+[[client]]
+name = "pub1"
+group = 1
+start_s = 10
+stop_s = 40
+[[client.producer]]
+topic = "SampleTopic"
+rate = 20
+[[client]]
+name = "sub2"
+group = 2
+start_s = 5
+[[client.consumer]]
+topic = "SampleTopic"
+"#
+        );
+        format::parse("suppress.toml", &text).expect("a valid scenario")
+    };
+    for o in assert_all_pass(&scenario(true), 0..3) {
+        assert_eq!(count(&o, "forwarded"), count(&o, "sent"), "seed {}: {:?}", o.seed, o.counts);
+        assert_eq!(count(&o, "delivered"), count(&o, "sent"), "seed {}", o.seed);
+    }
+    for o in assert_all_pass(&scenario(false), 0..3) {
+        assert_eq!(count(&o, "forwarded"), 2 * count(&o, "sent"), "seed {}: {:?}", o.seed, o.counts);
+        assert_eq!(count(&o, "delivered"), count(&o, "sent"), "seed {}: one copy each", o.seed);
+    }
+}
