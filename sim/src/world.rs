@@ -208,7 +208,11 @@ pub struct World {
     /// Directed cuts between hosts, by the step that made them.
     partitions: BTreeMap<String, Vec<(HostId, HostId)>>,
     cuts: BTreeMap<(HostId, HostId), u32>,
+    /// The environment's draws: latencies, fsync times.
     rng: Rng,
+    /// The fault schedule's own draws (step times, random targets), so a seed's faults stay
+    /// where they are when the model changes how many latencies it draws.
+    faults: Rng,
     timer_generation: u64,
     step_targets: BTreeMap<String, usize>,
     /// For each step, the steps whose `after` names it, in file order.
@@ -261,6 +265,7 @@ impl World {
             partitions: BTreeMap::new(),
             cuts: BTreeMap::new(),
             rng: Rng::new(seed, u64::MAX),
+            faults: Rng::new(seed, u64::MAX - 1),
             timer_generation: 0,
             step_targets: BTreeMap::new(),
             followers: followers(spec),
@@ -288,7 +293,7 @@ impl World {
         for index in 0..self.spec.steps.len() {
             if self.spec.steps[index].at.after.is_none() {
                 let at = self.spec.steps[index].at.clone();
-                let delay = self.rng.range_inclusive(at.min_ms, at.max_ms);
+                let delay = self.faults.range_inclusive(at.min_ms, at.max_ms);
                 self.schedule(Time::from_ms(delay), Event::Step { index });
             }
         }
@@ -867,7 +872,7 @@ impl World {
         for i in 0..self.followers[index].len() {
             let next = self.followers[index][i];
             let at = self.spec.steps[next].at.clone();
-            let delay = self.rng.range_inclusive(at.min_ms, at.max_ms);
+            let delay = self.faults.range_inclusive(at.min_ms, at.max_ms);
             let at = self.now.add_ms(delay);
             self.schedule(at, Event::Step { index: next });
         }
@@ -1035,7 +1040,7 @@ impl World {
         if candidates.is_empty() {
             return Err(());
         }
-        let i = self.rng.range(0, candidates.len() as u64) as usize;
+        let i = self.faults.range(0, candidates.len() as u64) as usize;
         Ok(candidates[i])
     }
 
