@@ -333,6 +333,13 @@ impl Summary {
             get("duplicates_rejected"),
             get("duplicate_sends_stored")
         ));
+        if get("topic_missed_non_durable") > 0 {
+            lines.push(format!(
+                "  topic gaps (non-durable subscribers, reported, not judged): {} messages missed, {} of them published on the other group",
+                get("topic_missed_non_durable"),
+                get("topic_missed_across_groups")
+            ));
+        }
         if self.counts.contains_key("deadline_met") {
             lines.push(format!(
                 "  deadline check: met in {} of {} seeds; missed: sender offline {}, receiver offline {}, undelivered {}, late {}",

@@ -11,6 +11,11 @@
 //!   redelivery after a lost ack is at-least-once behaviour, counted but not judged;
 //! - `recovered`: a send of unknown outcome (no response) that turned up anyway;
 //! - `vanished`: a send without a response (async, or its outcome unknown) that never turned up;
+//! - `topic_missed_non_durable`: (message, subscriber) pairs a non-durable topic subscriber
+//!   never got although the message was published while it was subscribed (from its first
+//!   subscription to its client's crash or the end); `topic_missed_across_groups` is the part
+//!   published on the other group, which only a bridge's network subscription could bring
+//!   (nothing keeps it while no bridge is up). Counted, not judged: nothing is promised;
 //! - `out_of_order`: on a queue with one consumer, a producer's first deliveries went backwards;
 //! - `dlq`: messages moved to the dead-letter queue;
 //! - `stuck`: still in a destination at the end: with `expect_drain` (the default) a liveness
@@ -59,14 +64,27 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
     let mut durable_consumers: BTreeMap<u32, (String, String)> = BTreeMap::new();
     let mut stored_subs: BTreeMap<(String, String), Time> = BTreeMap::new();
     let mut unpromised: BTreeSet<Dest> = BTreeSet::new();
+    // Non-durable topic subscribers: consumer → (topic, its client process, subscribed, gone).
+    let mut non_durable: BTreeMap<u32, (Dest, usize, Time, Option<Time>)> = BTreeMap::new();
     // Sends, acknowledgements and deliveries are in the ledger; the rest is rare and in the
     // history.
     for event in &context.history.events {
+        if event.kind == Kind::Crashed {
+            for (_, process, _, gone) in non_durable.values_mut() {
+                if Some(*process) == event.process && gone.is_none() {
+                    *gone = Some(event.at);
+                }
+            }
+            continue;
+        }
         let Kind::Observed(observation) = &event.kind else { continue };
         match observation {
             Observation::Subscribed { consumer, dest, durable, ack } => {
                 if let (Dest::Topic(topic), Some(sub)) = (dest, durable) {
                     durable_consumers.insert(*consumer, (topic.to_string(), sub.clone()));
+                }
+                if let (Dest::Topic(_), None, Some(process)) = (dest, durable, event.process) {
+                    non_durable.entry(*consumer).or_insert((*dest, process, event.at, None));
                 }
                 // A consumer acked at dispatch (STOMP `ack:auto`) may lose what was in flight:
                 // the destination promises nothing more.
@@ -124,6 +142,19 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
             }
         }
     }
+    let (mut topic_missed, mut topic_missed_across) = (0, 0);
+    for (consumer, (topic, _, from, gone)) in &non_durable {
+        let missed = sent
+            .iter()
+            .filter(|(_, a)| ledger.dest(a) == topic && a.sent_at > *from)
+            .filter(|(_, a)| gone.is_none_or(|gone| a.sent_at < gone))
+            .filter(|(_, a)| a.to(*consumer) == 0);
+        for (key, _) in missed {
+            topic_missed += 1;
+            let (from, to) = (group_of(key.producer), group_of(*consumer));
+            topic_missed_across += (from.is_some() && to.is_some() && from != to) as u64;
+        }
+    }
     lost.sort();
     let unexpected = ledger.unexpected();
     let out_of_order = ledger.out_of_order();
@@ -163,6 +194,8 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
         count(&|k, a| !a.acked() && a.deliveries == 0 && !a.dead() && !is_held(k)),
     );
     counts.insert("out_of_order".into(), out_of_order);
+    counts.insert("topic_missed_non_durable".into(), topic_missed);
+    counts.insert("topic_missed_across_groups".into(), topic_missed_across);
     counts.insert("resends_suppressed".into(), suppressed);
     counts.insert("duplicates_rejected".into(), rejected);
     counts.insert("duplicate_sends_stored".into(), duplicate_sends.len() as u64);
