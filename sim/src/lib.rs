@@ -18,6 +18,7 @@ pub mod check;
 pub mod cycles;
 pub mod history;
 pub mod ledger;
+pub mod measurements;
 pub mod narrate;
 pub mod outcome;
 mod queue;

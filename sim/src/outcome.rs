@@ -135,10 +135,14 @@ pub struct Outcome {
     pub violations: Vec<Violation>,
     /// Measurements in milliseconds of simulated time, by name.
     pub timings_ms: BTreeMap<String, f64>,
-    /// The message checker's counts (sent, acked, delivered, lost, ...), empty without a workload.
+    /// The message checker's counts (sent, acked, delivered, lost, ...), empty without a
+    /// workload: the flattened form of `messages`.
     pub counts: BTreeMap<String, u64>,
+    pub messages: Option<crate::measurements::MessageCounts>,
     /// Other measurements (bytes transferred at a catch-up, ...), by name with their unit.
     pub measures: BTreeMap<String, f64>,
+    /// The measurements as typed values; `timings_ms` and `measures` are their flattened form.
+    pub measurements: crate::measurements::Measurements,
     pub trace_hash: u64,
     /// Events in the trace (inputs delivered, faults, observations).
     pub events: u64,
@@ -157,7 +161,9 @@ impl Outcome {
             violations: Vec::new(),
             timings_ms: BTreeMap::new(),
             counts: BTreeMap::new(),
+            messages: None,
             measures: BTreeMap::new(),
+            measurements: Default::default(),
             trace_hash: 0,
             events: 0,
             simulated_ms: 0,

@@ -95,7 +95,7 @@ async fn simulate(spec: Spec, seed: u64, options: RunOptions) -> Outcome {
         last_step_at: world.last_step_at,
         held,
     };
-    let (mut violations, counts) = check::check_all(&context);
+    let (mut violations, messages) = check::check_all(&context);
     if let Some(stuck) = livelock {
         // Cut off: what needs the run's end (the drain, liveness, `sometimes`, losses judged
         // after the drain) cannot be judged; what went wrong before the cut still counts.
@@ -113,7 +113,8 @@ async fn simulate(spec: Spec, seed: u64, options: RunOptions) -> Outcome {
             Violation::Livelock { at: stuck.at, events: stuck.events, same_instant: stuck.same_instant },
         );
     }
-    let (timings_ms, measures) = check::measure::measure(&context);
+    let measurements = check::measure::measure(&context);
+    let (timings_ms, measures) = measurements.flatten();
     let trace_hash = world.trace.hash();
     let events = world.trace.events();
     Outcome {
@@ -121,8 +122,10 @@ async fn simulate(spec: Spec, seed: u64, options: RunOptions) -> Outcome {
         seed,
         violations,
         timings_ms,
-        counts,
+        counts: messages.as_ref().map(|m| m.to_map()).unwrap_or_default(),
+        messages,
         measures,
+        measurements,
         trace_hash,
         events,
         simulated_ms: end.as_ms(),

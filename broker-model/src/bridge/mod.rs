@@ -157,7 +157,12 @@ impl Forwarder {
     }
 
     /// A network consumer for a remote consumer at `path` with `priority`, standing for `ids`.
-    pub fn network_consumer(&self, path: &BrokerPath, priority: i32, ids: Vec<ConsumerKey>) -> NetworkConsumer {
+    pub fn network_consumer(
+        &self,
+        path: &BrokerPath,
+        priority: i32,
+        ids: Vec<ConsumerKey>,
+    ) -> NetworkConsumer {
         let path = path.with(self.remote.id);
         let priority = if self.config.decrease_network_consumer_priority {
             let extra = if path.len() > 1 { path.len() as i32 + 1 } else { 0 };

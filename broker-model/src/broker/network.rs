@@ -545,9 +545,10 @@ fn duplicate_suppressed(
     if priority >= candidate.priority {
         return true;
     }
-    let owner = master.network.bridges.iter().find_map(|(_, b)| {
-        b.forwarder.as_ref().filter(|f| f.demand.contains_key(&consumer)).map(|f| f.conn)
-    });
+    let owner =
+        master.network.bridges.iter().find_map(|(_, b)| {
+            b.forwarder.as_ref().filter(|f| f.demand.contains_key(&consumer)).map(|f| f.conn)
+        });
     if let Some(conn) = owner {
         assert_eq!(forwarder_mut(master, conn).demand[&consumer].slot, slot);
         withdraw_demand(master, conn, consumer, fx);

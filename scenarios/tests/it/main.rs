@@ -6,6 +6,7 @@ mod checkers;
 mod cli;
 mod determinism;
 mod failover;
+mod measurements;
 mod messages;
 mod replay;
 mod validation;

@@ -12,10 +12,10 @@
 
 use super::Context;
 use crate::history::Kind;
+use crate::measurements::{Deadline, MessageCounts};
 use broker_model::Observation;
-use std::collections::BTreeMap;
 
-pub fn check(context: &Context<'_>, counts: &mut BTreeMap<String, u64>) {
+pub fn check(context: &Context<'_>, counts: &mut MessageCounts) {
     let Some(deadline_ms) = context.spec.delivery_deadline_ms else { return };
     let connected = |producing: bool| {
         context.spec.workload.iter().filter(|c| producing != c.producers.is_empty()).any(|client| {
@@ -31,23 +31,15 @@ pub fn check(context: &Context<'_>, counts: &mut BTreeMap<String, u64>) {
     let undelivered = sent.iter().any(|(_, a)| a.deliveries == 0);
     let latest_us = ledger.latencies().flat_map(|(_, l)| l.iter().copied()).max().unwrap_or(0);
     let reason = if !connected(true) || (sent.len() as u64) < scheduled {
-        "deadline_missed_sender_offline"
+        Deadline::SenderOffline
     } else if !connected(false) {
-        "deadline_missed_receiver_offline"
+        Deadline::ReceiverOffline
     } else if undelivered {
-        "deadline_missed_undelivered"
+        Deadline::Undelivered
     } else if latest_us > deadline_ms.saturating_mul(1000) {
-        "deadline_missed_late"
+        Deadline::Late
     } else {
-        "deadline_met"
+        Deadline::Met
     };
-    for name in [
-        "deadline_met",
-        "deadline_missed_sender_offline",
-        "deadline_missed_receiver_offline",
-        "deadline_missed_undelivered",
-        "deadline_missed_late",
-    ] {
-        counts.insert(name.to_string(), (name == reason) as u64);
-    }
+    counts.deadline = Some(reason);
 }

@@ -18,56 +18,79 @@
 //!   with `measure_bridge_waits`, `bridge_wait_ms:<connector>@<host>:<port>#<k>`: the k-th gap
 //!   (k ≤ 8) wait after the fault from one of that URI's failures (refused, timed out, down)
 //!   to its next attempt: the discovery agent's back-off.
+//!
+//! The values are typed (`crate::measurements`); these names are their flattened form. The
+//! same failover phases are also measured after every fault step, each up to the next one
+//! (`Measurements::per_fault`).
 
 use super::{measured_step_time, serving_timeline, Context};
 use crate::history::Kind;
+use crate::measurements::{BridgeOutage, BridgeWaits, CatchUp, Failover, Latency, Measurements};
+use crate::spec::Action;
 use broker_model::bridge::{BridgeEvent, BridgeName};
 use broker_model::io::ZkRole;
 use broker_model::Observation;
+use broker_model::Time;
 use std::collections::{BTreeMap, BTreeSet};
 
-/// Timings (ms) and other measures.
-pub fn measure(context: &Context<'_>) -> (BTreeMap<String, f64>, BTreeMap<String, f64>) {
-    let mut timings = BTreeMap::new();
-    let mut measures = BTreeMap::new();
-    latency(context, &mut timings);
-    catch_up(context, &mut timings, &mut measures);
+/// Every measurement of a run.
+pub fn measure(context: &Context<'_>) -> Measurements {
+    let mut m = Measurements { latency: latency(context), catch_up: catch_up(context), ..Default::default() };
     if let Some(fault_at) = measured_step_time(context) {
-        failover(context, fault_at, &mut timings, &mut measures);
-        bridges(context, fault_at, &mut timings, &mut measures);
+        m.failover = Some(failover(context, fault_at, None));
+        m.bridges = bridges(context, fault_at, &mut m.bridge_waits);
     }
-    (timings, measures)
+    m.per_fault = per_fault(context);
+    m
 }
 
 /// Send → delivery latency percentiles per destination (`latency_p50_ms:queue://orders`): a
 /// queue consumed live and a backlog drained at the end are different questions.
-fn latency(context: &Context<'_>, timings: &mut BTreeMap<String, f64>) {
+fn latency(context: &Context<'_>) -> BTreeMap<String, Latency> {
+    let mut by_dest = BTreeMap::new();
     for (dest, latencies) in context.history.ledger.latencies() {
         let mut latencies = latencies.to_vec();
         latencies.sort_unstable();
         let n = latencies.len();
         let rank = |p: f64| latencies[((p * n as f64).ceil() as usize).clamp(1, n) - 1] as f64 / 1000.0;
-        timings.insert(format!("latency_p50_ms:{dest}"), rank(0.5));
-        timings.insert(format!("latency_p99_ms:{dest}"), rank(0.99));
-        timings.insert(format!("latency_max_ms:{dest}"), rank(1.0));
+        by_dest
+            .insert(dest.to_string(), Latency { p50_ms: rank(0.5), p99_ms: rank(0.99), max_ms: rank(1.0) });
     }
+    by_dest
+}
+
+/// The failover phases after every fault step, each measured up to the next fault step.
+fn per_fault(context: &Context<'_>) -> Vec<Failover> {
+    let is_fault = |id: &str| {
+        context.spec.steps.iter().any(|s| {
+            s.id == id
+                && matches!(
+                    s.action,
+                    Action::Crash(_) | Action::Pause { .. } | Action::HostCrash(_) | Action::Partition { .. }
+                )
+        })
+    };
+    let faults: Vec<Time> = context
+        .history
+        .events
+        .iter()
+        .filter(|e| matches!(&e.kind, Kind::Step { id } if is_fault(id)))
+        .map(|e| e.at)
+        .collect();
+    let mut times: Vec<Time> = faults.clone();
+    times.dedup();
+    times.iter().enumerate().map(|(i, at)| failover(context, *at, times.get(i + 1).copied())).collect()
 }
 
 /// For every broker restart step: the time until that broker caught up, and the bytes it
 /// downloaded.
-fn catch_up(
-    context: &Context<'_>,
-    timings: &mut BTreeMap<String, f64>,
-    measures: &mut BTreeMap<String, f64>,
-) {
+fn catch_up(context: &Context<'_>) -> Vec<CatchUp> {
+    let mut caught_up = Vec::new();
     for (i, event) in context.history.events.iter().enumerate() {
         let Kind::Step { id } = &event.kind else { continue };
         let Some(process) = event.process else { continue };
-        let is_restart = context
-            .spec
-            .steps
-            .iter()
-            .any(|s| &s.id == id && matches!(s.action, crate::spec::Action::Restart(_)));
+        let is_restart =
+            context.spec.steps.iter().any(|s| &s.id == id && matches!(s.action, Action::Restart(_)));
         if !is_restart || context.layout.processes[process].group().is_none() {
             continue;
         }
@@ -78,18 +101,21 @@ fn catch_up(
             _ => None,
         });
         if let Some((at, bytes)) = caught {
-            timings.insert(format!("catch_up_ms:{id}"), at.ms_since(event.at));
-            measures.insert(format!("transfer_mb:{id}"), bytes as f64 / 1e6);
+            // A step fires once; a second restart step of the same id cannot happen.
+            caught_up.retain(|c: &CatchUp| &c.step != id);
+            caught_up.push(CatchUp {
+                step: id.clone(),
+                ms: at.ms_since(event.at),
+                transfer_mb: bytes as f64 / 1e6,
+            });
         }
     }
+    caught_up
 }
 
-fn failover(
-    context: &Context<'_>,
-    fault_at: broker_model::Time,
-    timings: &mut BTreeMap<String, f64>,
-    measures: &mut BTreeMap<String, f64>,
-) {
+/// The failover phases after the fault at `fault_at`, counting only what happened before
+/// `until` (the next fault) when given.
+fn failover(context: &Context<'_>, fault_at: Time, until: Option<Time>) -> Failover {
     let broker_sessions: BTreeSet<_> = context
         .history
         .events
@@ -101,35 +127,39 @@ fn failover(
         .collect();
     // The group the fault hit (a broker's group, or a ZooKeeper server's ensemble): elections
     // and masters elsewhere are not this failover.
-    let fault_group = context
-        .history
-        .events
-        .iter()
-        .find(|e| e.at == fault_at && matches!(e.kind, Kind::Step { .. }))
-        .and_then(|e| e.process)
-        .and_then(|p| context.layout.processes[p].ensemble());
+    let step =
+        context.history.events.iter().find(|e| e.at == fault_at && matches!(e.kind, Kind::Step { .. }));
+    let fault_group = step.and_then(|e| e.process).and_then(|p| context.layout.processes[p].ensemble());
+    let mut f = Failover {
+        step: match step.map(|e| &e.kind) {
+            Some(Kind::Step { id }) => id.clone(),
+            _ => String::new(),
+        },
+        group: fault_group,
+        ..Default::default()
+    };
     let in_group = |p: Option<usize>| {
         fault_group.is_none() || p.and_then(|p| context.layout.processes[p].group()) == fault_group
     };
-    let after = context.history.events.iter().filter(|e| e.at >= fault_at);
+    let within = |at: Time| at >= fault_at && until.is_none_or(|u| at < u);
     // Clients that lost their connection after the fault, and when each was back.
     let mut cut = BTreeSet::new();
     let mut back = BTreeMap::new();
-    let mut first = |name: &str, at: broker_model::Time| {
-        timings.entry(name.to_string()).or_insert(at.ms_since(fault_at));
+    let first = |slot: &mut Option<f64>, at: Time| {
+        slot.get_or_insert(at.ms_since(fault_at));
     };
-    for event in after {
+    for event in context.history.events.iter().filter(|e| within(e.at)) {
         match &event.kind {
             Kind::Observed(Observation::ZkSessionExpired { session })
                 if broker_sessions.contains(session) =>
             {
-                first("fault_to_expired_ms", event.at)
+                first(&mut f.expired_ms, event.at)
             }
             Kind::Observed(Observation::Elected { .. }) if in_group(event.process) => {
-                first("fault_to_elected_ms", event.at)
+                first(&mut f.elected_ms, event.at)
             }
             Kind::Observed(Observation::Serving { on: true }) if in_group(event.process) => {
-                first("fault_to_serving_ms", event.at)
+                first(&mut f.serving_ms, event.at)
             }
             Kind::Observed(Observation::ClientDisconnected) => {
                 cut.insert(event.process);
@@ -138,10 +168,10 @@ fn failover(
                 back.entry(event.process).or_insert(event.at);
             }
             Kind::Observed(Observation::SendAcked { .. }) if back.contains_key(&event.process) => {
-                first("fault_to_first_send_ok_ms", event.at)
+                first(&mut f.first_send_ok_ms, event.at)
             }
             Kind::Observed(Observation::ZkRole { role: ZkRole::Leading, serving: true, .. }) => {
-                first("fault_to_zk_leader_ms", event.at)
+                first(&mut f.zk_leader_ms, event.at)
             }
             _ => {}
         }
@@ -149,48 +179,42 @@ fn failover(
     // Only when every client that lost its connection came back: a missing one would make the
     // timing look better than it was (it shows as `clients_not_reconnected` instead).
     if back.len() == cut.len() {
-        if let Some(last) = back.values().max() {
-            timings.insert("fault_to_client_reconnect_ms".to_string(), last.ms_since(fault_at));
-        }
+        f.client_reconnect_ms = back.values().max().map(|last| last.ms_since(fault_at));
     } else {
-        measures.insert("clients_not_reconnected".to_string(), (cut.len() - back.len()) as f64);
+        f.clients_not_reconnected = (cut.len() - back.len()) as u32;
     }
     // The group the fault hit (group1 for a ZooKeeper fault of ensemble 1, which both share a
     // number with).
     let timeline = serving_timeline(context, fault_group.unwrap_or(1));
     let mut gap_start = None;
     for (at, serving) in &timeline {
-        if *at < fault_at {
+        if !within(*at) {
             continue;
         }
         match (gap_start, serving.is_empty()) {
             (None, true) => gap_start = Some(*at),
             (Some(start), false) => {
-                timings.insert("no_master_ms".to_string(), at.ms_since(start));
+                f.no_master_ms = Some(at.ms_since(start));
                 break;
             }
             _ => {}
         }
     }
+    f
 }
 
 /// Forwarding between the groups after the fault, and each URI's attempt gaps.
-fn bridges(
-    context: &Context<'_>,
-    fault_at: broker_model::Time,
-    timings: &mut BTreeMap<String, f64>,
-    measures: &mut BTreeMap<String, f64>,
-) {
+fn bridges(context: &Context<'_>, fault_at: Time, uri_waits: &mut Vec<BridgeWaits>) -> Vec<BridgeOutage> {
+    let mut outages: BTreeMap<u32, BridgeOutage> = BTreeMap::new();
     if context.spec.topology.groups != 2 {
-        return;
+        return Vec::new();
     }
-    let direction = |g: u32| format!("group{g}->group{}", 3 - g);
     // Forwarders up, by process; how many per source group.
     let mut up: BTreeMap<usize, BTreeMap<BridgeName, usize>> = BTreeMap::new();
     let mut was_up: BTreeSet<u32> = BTreeSet::new();
-    let mut gap_from: BTreeMap<u32, broker_model::Time> = BTreeMap::new();
+    let mut gap_from: BTreeMap<u32, Time> = BTreeMap::new();
     // Per URI of an initiator bridge: when its last attempt failed, and the waits after the fault.
-    let mut failed_at: BTreeMap<(String, broker_model::Addr), broker_model::Time> = BTreeMap::new();
+    let mut failed_at: BTreeMap<(String, broker_model::Addr), Time> = BTreeMap::new();
     let mut waits: BTreeMap<(String, broker_model::Addr), Vec<f64>> = BTreeMap::new();
     let count = |up: &BTreeMap<usize, BTreeMap<BridgeName, usize>>, g: u32| -> usize {
         up.iter()
@@ -250,25 +274,30 @@ fn bridges(
         } else if before == 0 && after > 0 {
             if let Some(from) = gap_from.remove(&group) {
                 let outage = event.at.ms_since(from);
-                let key = format!("bridge_outage_ms:{}", direction(group));
-                let longest = timings.get(&key).copied().unwrap_or(0.0_f64).max(outage);
-                timings.insert(key, longest);
-                timings
-                    .entry(format!("fault_to_bridge_up_ms:{}", direction(group)))
-                    .or_insert(event.at.ms_since(fault_at));
+                let o = outages.entry(group).or_insert_with(|| BridgeOutage {
+                    from_group: group,
+                    to_group: 3 - group,
+                    ..Default::default()
+                });
+                o.outage_ms = Some(o.outage_ms.unwrap_or(0.0_f64).max(outage));
+                o.fault_to_up_ms.get_or_insert(event.at.ms_since(fault_at));
             }
         }
     }
     for group in gap_from.keys().filter(|g| was_up.contains(g)) {
-        measures.insert(format!("bridge_not_reconnected:{}", direction(*group)), 1.0);
+        let o = outages.entry(*group).or_insert_with(|| BridgeOutage {
+            from_group: *group,
+            to_group: 3 - *group,
+            ..Default::default()
+        });
+        o.not_reconnected = true;
     }
-    if !context.spec.measure_bridge_waits {
-        return;
-    }
-    for ((connector, uri), waits) in waits {
-        let host = &context.layout.hosts[uri.host.0 as usize].name;
-        for (k, wait) in waits.iter().take(8).enumerate() {
-            timings.insert(format!("bridge_wait_ms:{connector}@{host}:{}#{}", uri.port, k + 1), *wait);
+    if context.spec.measure_bridge_waits {
+        for ((connector, uri), waits) in waits {
+            let host = context.layout.hosts[uri.host.0 as usize].name.clone();
+            let waits_ms = waits.into_iter().take(8).collect();
+            uri_waits.push(BridgeWaits { connector, host, port: uri.port, waits_ms });
         }
     }
+    outages.into_values().collect()
 }

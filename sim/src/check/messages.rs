@@ -29,6 +29,7 @@
 use super::Context;
 use crate::history::Kind;
 use crate::ledger::Account;
+use crate::measurements::MessageCounts;
 use crate::outcome::Violation;
 use crate::topology::ProcessKind;
 use broker_model::messaging::{AckMode, Dest, MsgId};
@@ -50,11 +51,11 @@ pub fn scheduled_sends(context: &Context<'_>) -> u64 {
     scheduled as u64
 }
 
-pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap<String, u64> {
-    let mut counts = BTreeMap::new();
+pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> Option<MessageCounts> {
     if context.spec.workload.is_empty() {
-        return counts;
+        return None;
     }
+    let mut counts = MessageCounts::default();
     let ledger = &context.history.ledger;
     let mut duplicate_sends = Vec::new();
     let mut suppressed = 0;
@@ -159,29 +160,23 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
     let unexpected = ledger.unexpected();
     let out_of_order = ledger.out_of_order();
     let count = |f: &dyn Fn(&MsgId, &Account) -> bool| sent.iter().filter(|(k, a)| f(k, a)).count() as u64;
-    counts.insert("sent".into(), sent.len() as u64);
-    counts.insert("scheduled".into(), scheduled_sends(context));
-    counts.insert("acked".into(), count(&|_, a| a.acked()));
-    counts.insert("delivered".into(), count(&|_, a| a.deliveries > 0));
-    counts.insert("lost".into(), lost.len() as u64);
-    counts.insert(
-        "duplicated".into(),
-        count(&|_, a| match ledger.dest(a) {
-            Dest::Topic(_) => a.any_consumer_twice(),
-            _ => a.deliveries > 1,
-        }),
-    );
-    counts.insert("unexpected".into(), unexpected.len() as u64);
-    counts.insert("dlq".into(), count(&|_, a| a.dead()));
-    counts.insert(
-        "recovered".into(),
-        count(&|k, a| a.sync() && !a.acked() && (a.deliveries > 0 || a.dead() || is_held(k))),
-    );
-    counts.insert("held_at_end".into(), count(&|k, _| is_held(k)));
+    counts.sent = sent.len() as u64;
+    counts.scheduled = scheduled_sends(context);
+    counts.acked = count(&|_, a| a.acked());
+    counts.delivered = count(&|_, a| a.deliveries > 0);
+    counts.lost = lost.len() as u64;
+    counts.duplicated = count(&|_, a| match ledger.dest(a) {
+        Dest::Topic(_) => a.any_consumer_twice(),
+        _ => a.deliveries > 1,
+    });
+    counts.unexpected = unexpected.len() as u64;
+    counts.dlq = count(&|_, a| a.dead());
+    counts.recovered = count(&|k, a| a.sync() && !a.acked() && (a.deliveries > 0 || a.dead() || is_held(k)));
+    counts.held_at_end = count(&|k, _| is_held(k));
     // Still in a destination (not the DLQ) at the end although consumers had the drain to take it.
     let stuck: BTreeSet<MsgId> =
         context.held.iter().filter(|(_, m)| !m.dest.is_dlq()).map(|(_, m)| m.key).collect();
-    counts.insert("stuck".into(), stuck.len() as u64);
+    counts.stuck = stuck.len() as u64;
     if context.spec.expect_drain {
         if let Some(key) = stuck.first() {
             violations.push(Violation::Stuck { count: stuck.len() as u64, first: key.to_string() });
@@ -189,19 +184,16 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
     }
     // Sends without a response that never arrived anywhere: async sends in flight at a crash,
     // sync sends whose outcome stayed unknown. Counted: nothing was promised for them.
-    counts.insert(
-        "vanished".into(),
-        count(&|k, a| !a.acked() && a.deliveries == 0 && !a.dead() && !is_held(k)),
-    );
-    counts.insert("out_of_order".into(), out_of_order);
-    counts.insert("topic_missed_non_durable".into(), topic_missed);
-    counts.insert("topic_missed_across_groups".into(), topic_missed_across);
-    counts.insert("resends_suppressed".into(), suppressed);
-    counts.insert("duplicates_rejected".into(), rejected);
-    counts.insert("duplicate_sends_stored".into(), duplicate_sends.len() as u64);
-    counts.insert("network_duplicates_dlq".into(), network_duplicates);
-    counts.insert("durable_missed_across_groups".into(), durable_cross_group);
-    counts.insert("forwarded".into(), ledger.forwarded);
+    counts.vanished = count(&|k, a| !a.acked() && a.deliveries == 0 && !a.dead() && !is_held(k));
+    counts.out_of_order = out_of_order;
+    counts.topic_missed_non_durable = topic_missed;
+    counts.topic_missed_across_groups = topic_missed_across;
+    counts.resends_suppressed = suppressed;
+    counts.duplicates_rejected = rejected;
+    counts.duplicate_sends_stored = duplicate_sends.len() as u64;
+    counts.network_duplicates_dlq = network_duplicates;
+    counts.durable_missed_across_groups = durable_cross_group;
+    counts.forwarded = ledger.forwarded;
 
     let promised = context.spec.settings.sync.has_remote()
         && max_down_in_any_group(context) <= (context.spec.settings.replicas / 2) as usize;
@@ -211,7 +203,7 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
         .copied()
         .collect();
     let not_judged = if promised { lost.len() - judged.len() } else { lost.len() };
-    counts.insert("lost_not_judged".into(), not_judged as u64);
+    counts.lost_not_judged = not_judged as u64;
     if promised && !judged.is_empty() {
         violations
             .push(Violation::AcknowledgedLoss { count: judged.len() as u64, first: judged[0].to_string() });
@@ -237,7 +229,7 @@ pub fn check(context: &Context<'_>, violations: &mut Vec<Violation>) -> BTreeMap
             });
         }
     }
-    counts
+    Some(counts)
 }
 
 /// The most brokers of one group down (crashed, paused, or on a dead host) at the same time.
@@ -325,7 +317,7 @@ mod tests {
         };
         let mut violations = Vec::new();
         let counts = check(&context, &mut violations);
-        (violations, counts)
+        (violations, counts.expect("a workload").to_map())
     }
 
     fn sent(seq: u64, dest: &Dest) -> Observation {
