@@ -110,6 +110,8 @@ pub struct Ledger {
     pub forwarded: u64,
     /// The most brokers any forwarded message had crossed, and the first message that did.
     pub hops_max: Option<(u32, MsgId)>,
+    /// Acknowledged sends and deliveries in each simulated second.
+    per_second: Vec<[u32; 2]>,
 }
 
 /// Sequence numbers beyond the ledger's end by more than this are not filled in (a corrupted
@@ -180,6 +182,7 @@ impl Ledger {
                 if let Some(account) = self.account_mut(*key, true) {
                     account.flags |= ACKED;
                 }
+                self.count_at(at, 0);
             }
             Observation::Delivered { key, dest, consumer, redelivered, latency_us } => {
                 let dest = self.dest_index(dest);
@@ -190,6 +193,7 @@ impl Ledger {
                         return;
                     }
                 }
+                self.count_at(at, 1);
                 self.consumers_of.entry(dest).or_default().insert(*consumer);
                 self.latencies.entry(dest).or_default().push(*latency_us);
                 if *redelivered == 0 {
@@ -202,6 +206,19 @@ impl Ledger {
             }
             _ => {}
         }
+    }
+
+    fn count_at(&mut self, at: Time, which: usize) {
+        let second = (at.as_ms() / 1000) as usize;
+        if second >= self.per_second.len() {
+            self.per_second.resize(second + 1, [0, 0]);
+        }
+        self.per_second[second][which] += 1;
+    }
+
+    /// Acknowledged sends and deliveries per simulated second, from second 0.
+    pub fn per_second(&self) -> (Vec<u32>, Vec<u32>) {
+        (self.per_second.iter().map(|c| c[0]).collect(), self.per_second.iter().map(|c| c[1]).collect())
     }
 
     /// A message moved to the DLQ (the history keeps that observation too).

@@ -26,6 +26,7 @@ pub mod run;
 pub mod settings;
 mod small_map;
 pub mod spec;
+pub mod timeline;
 pub mod topology;
 pub mod trace;
 pub mod validate;

@@ -143,6 +143,8 @@ pub struct Outcome {
     pub measures: BTreeMap<String, f64>,
     /// The measurements as typed values; `timings_ms` and `measures` are their flattened form.
     pub measurements: crate::measurements::Measurements,
+    /// The run as time series, when asked for (`RunOptions::timeline`).
+    pub timeline: Option<crate::timeline::Timeline>,
     pub trace_hash: u64,
     /// Events in the trace (inputs delivered, faults, observations).
     pub events: u64,
@@ -164,6 +166,7 @@ impl Outcome {
             messages: None,
             measures: BTreeMap::new(),
             measurements: Default::default(),
+            timeline: None,
             trace_hash: 0,
             events: 0,
             simulated_ms: 0,

@@ -18,6 +18,8 @@ pub struct RunOptions {
     /// per-message observation kept as an event too (otherwise they are only folded into the
     /// ledger): memory grows with the messages sent. Results are the same either way.
     pub keep_history: bool,
+    /// Build the run's time series (`Outcome::timeline`), for a report's charts of one seed.
+    pub timeline: bool,
 }
 
 /// Runs `spec` with `seed` to its end and checks it. A model assertion failure is caught and
@@ -114,6 +116,7 @@ async fn simulate(spec: Spec, seed: u64, options: RunOptions) -> Outcome {
         );
     }
     let measurements = check::measure::measure(&context);
+    let timeline = options.timeline.then(|| crate::timeline::Timeline::build(&context));
     let (timings_ms, measures) = measurements.flatten();
     let trace_hash = world.trace.hash();
     let events = world.trace.events();
@@ -126,6 +129,7 @@ async fn simulate(spec: Spec, seed: u64, options: RunOptions) -> Outcome {
         messages,
         measures,
         measurements,
+        timeline,
         trace_hash,
         events,
         simulated_ms: end.as_ms(),

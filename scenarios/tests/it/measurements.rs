@@ -63,3 +63,51 @@ fn bridge_outages_are_typed_per_direction() {
     let counts = outcome.messages.as_ref().expect("a workload");
     assert!(counts.topic_missed_across_groups > 0 && counts.forwarded > 1000, "{counts:?}");
 }
+
+#[test]
+fn a_seeds_timeline_shows_the_failover_it_measured() {
+    let options = sim::RunOptions { timeline: true, ..Default::default() };
+    let outcome = sim::run(&spec("master-crash"), 5, options);
+    let t = outcome.timeline.as_ref().expect("asked for");
+    let f = outcome.measurements.failover.as_ref().expect("a fault");
+    assert_eq!(t.end_ms, 120_000);
+    // group1: the old master up to the crash, the new one from its promotion to the end.
+    let group1: Vec<_> = t.masters.iter().filter(|s| s.lane == "group1").collect();
+    assert_eq!(group1.len(), 2, "{group1:?}");
+    assert_ne!(group1[0].label, group1[1].label);
+    let gap = group1[1].from_ms - group1[0].to_ms;
+    assert!((gap as f64 - f.no_master_ms.expect("a gap")).abs() <= 1.0, "{gap} ms vs {f:?}");
+    assert_eq!(group1[1].to_ms, t.end_ms);
+    // group2 never failed over.
+    assert_eq!(t.masters.iter().filter(|s| s.lane == "group2").count(), 1);
+    // The crash, until its restart 30 s later.
+    assert_eq!(t.faults.len(), 1);
+    assert_eq!((t.faults[0].label.as_str(), t.faults[0].to_ms - t.faults[0].from_ms), ("crash", 30_000));
+    assert_eq!(t.faults[0].from_ms, group1[0].to_ms);
+    // Each ensemble has a leader throughout; the client was disconnected by the crash.
+    for ensemble in ["ensemble1", "ensemble2"] {
+        assert_eq!(t.zk_leaders.iter().filter(|s| s.lane == ensemble).count(), 1, "{:?}", t.zk_leaders);
+    }
+    assert!(t.clients.iter().filter(|s| s.lane == "app1").count() >= 2, "{:?}", t.clients);
+    // Throughput: every acknowledged send is in some second, and nothing is acked while group1
+    // has no master.
+    let counts = outcome.messages.as_ref().expect("a workload");
+    assert_eq!(t.acked_per_s.iter().map(|n| *n as u64).sum::<u64>(), counts.acked);
+    let (down, up) = (group1[0].to_ms / 1000 + 1, group1[1].from_ms / 1000);
+    assert!((down..up).all(|s| t.acked_per_s[s as usize] == 0), "{:?}", &t.acked_per_s[down as usize..]);
+    assert!(t.delivered_per_s.iter().map(|n| *n as u64).sum::<u64>() >= counts.delivered);
+    // The same seed without a timeline runs identically.
+    assert_eq!(run_seed(&spec("master-crash"), 5).trace_hash, outcome.trace_hash);
+}
+
+#[test]
+fn bridges_are_lanes_of_the_timeline() {
+    let options = sim::RunOptions { timeline: true, ..Default::default() };
+    let outcome = sim::run(&spec("remote-group-failover"), 0, options);
+    let t = outcome.timeline.expect("asked for");
+    let lanes: std::collections::BTreeSet<&str> = t.bridges.iter().map(|s| s.lane.as_str()).collect();
+    // Each master's own bridge and the other's mirror, before and after group2's failover.
+    assert!(lanes.iter().any(|l| l.contains("group1-broker1@mqhost2") && !l.contains("mirror")), "{lanes:?}");
+    assert!(lanes.iter().any(|l| l.contains("(mirror)")), "{lanes:?}");
+    assert!(t.bridges.iter().any(|s| s.to_ms < t.end_ms), "the crash took a bridge down: {:?}", t.bridges);
+}
