@@ -9,6 +9,9 @@
 //!
 //! **Architecture invariant:** reports reads `sim` outcome types and never runs a simulation.
 
+pub mod charts;
+pub mod report;
+
 use serde_json::{json, Map, Value};
 use sim::Outcome;
 use std::collections::BTreeMap;
@@ -89,6 +92,29 @@ impl Distribution {
             *self.buckets.entry(bucket_key(v)).or_default() += 1;
         }
         *self.buckets.entry(bucket_key(value)).or_default() += 1;
+    }
+
+    /// The empirical CDF as `(value, fraction of values ≤ it)`, one point per distinct value
+    /// (per histogram bucket once the values are no longer kept exactly).
+    pub fn cdf(&self) -> Vec<(f64, f64)> {
+        let n = self.count.max(1) as f64;
+        let mut points = Vec::new();
+        let mut seen = 0u64;
+        if self.buckets.is_empty() {
+            let mut sorted = self.exact.clone();
+            sorted.sort_by(|a, b| a.total_cmp(b));
+            for (i, v) in sorted.iter().enumerate() {
+                if sorted.get(i + 1) != Some(v) {
+                    points.push((*v, (i + 1) as f64 / n));
+                }
+            }
+        } else {
+            for (key, count) in &self.buckets {
+                seen += count;
+                points.push((bucket_value(*key).clamp(self.min, self.max), seen as f64 / n));
+            }
+        }
+        points
     }
 
     /// Nearest-rank percentiles (exact while the values are kept exactly). `None` when empty.
@@ -208,7 +234,8 @@ impl Summary {
         self.events += outcome.events;
     }
 
-    fn count(&self, name: &str) -> u64 {
+    /// A summed count, 0 when the scenario has none of it.
+    pub fn count(&self, name: &str) -> u64 {
         self.counts.get(name).copied().unwrap_or(0)
     }
 

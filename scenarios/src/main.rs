@@ -82,6 +82,29 @@ enum Command {
         #[arg(long)]
         no_regressions: bool,
     },
+    /// Run every built-in scenario (or one) over many seeds and write a report directory:
+    /// summary.json, summary.md, junit.xml and a self-contained index.html with charts.
+    #[command(after_help = EXIT_CODES)]
+    Report {
+        /// One built-in scenario (default: every one). Omit with --scenario-file.
+        #[arg(long)]
+        scenario: Option<String>,
+        /// Report on the scenario described by this TOML file.
+        #[arg(long)]
+        scenario_file: Option<String>,
+        /// Seeds `A..B` (B exclusive) or one seed `N`, for every scenario.
+        #[arg(long, default_value = "0..200")]
+        seeds: String,
+        /// Worker threads.
+        #[arg(long, default_value_t = default_jobs())]
+        jobs: usize,
+        /// Change a setting, as for `run` (repeatable).
+        #[arg(long = "set", value_name = "SETTING=VALUE")]
+        set: Vec<String>,
+        /// The directory to write (created if needed; its four files are replaced).
+        #[arg(long, value_name = "DIR", default_value = "report")]
+        out: String,
+    },
     /// Re-run one seed and print its trace, ending with `trace hash: <hex>`; or re-run every
     /// seed of a regressions file.
     #[command(after_help = EXIT_CODES)]
@@ -237,6 +260,24 @@ fn execute(command: Command) -> Result<ExitCode, Usage> {
                 regressions,
             };
             Ok(batch.run())
+        }
+        Command::Report { scenario, scenario_file, seeds, jobs, set, out } => {
+            let name = match (&scenario, &scenario_file) {
+                (None, None) => Some("all"),
+                _ => scenario.as_deref(),
+            };
+            let invocations = invocations(name, scenario_file.as_deref(), true, &set)?;
+            let specs: Vec<Spec> =
+                invocations.iter().map(|i| i.load().map_err(Usage)).collect::<Result<_, _>>()?;
+            let seeds = batch::parse_seeds(&seeds).map_err(Usage)?;
+            if jobs == 0 || jobs > 1024 {
+                return Err(Usage(format!("--jobs: expected 1..=1024 worker threads, got {jobs}")));
+            }
+            let dir = std::path::PathBuf::from(&out);
+            if dir.exists() && !dir.is_dir() {
+                return Err(Usage(format!("--out: {out}: expected a directory, found a file")));
+            }
+            Ok(report(&invocations, &specs, seeds, jobs, &set, &dir))
         }
         Command::Replay { failed: Some(path), .. } => replay_failed(&path),
         Command::Replay {
@@ -486,6 +527,102 @@ impl Batch<'_> {
             "failing_seeds": failing,
             "scenarios": summaries.iter().map(|s| s.to_json()).collect::<Vec<_>>(),
         })
+    }
+}
+
+/// `amqsim report`: every seed of every scenario, then each scenario's representative seed
+/// again with its time series, then the four files.
+#[allow(clippy::disallowed_methods)] // Wall time of the report, measured outside every simulation.
+fn report(
+    invocations: &[Invocation],
+    specs: &[Spec],
+    seeds: std::ops::Range<u64>,
+    jobs: usize,
+    sets: &[String],
+    dir: &std::path::Path,
+) -> ExitCode {
+    use reports::report::{Report, Representative, ScenarioReport, WallClock};
+    let started = std::time::Instant::now();
+    // A model assertion in a run is that seed's violation, as in `run`.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().name() == Some("main") {
+            default_hook(info);
+        }
+    }));
+    let _ = ctrlc::set_handler(|| {
+        if INTERRUPTED.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
+    let per_scenario = seeds.end - seeds.start;
+    let bar = ProgressBar::with_draw_target(
+        Some(per_scenario.saturating_mul(specs.len() as u64)),
+        ProgressDrawTarget::stderr(),
+    );
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {msg} [{elapsed}]").expect("a template"),
+    );
+    let mut scenarios = Vec::new();
+    for (invocation, spec) in invocations.iter().zip(specs) {
+        if INTERRUPTED.load(Ordering::SeqCst) {
+            break;
+        }
+        bar.set_message(spec.name.clone());
+        let mut summary = reports::Summary::new(&spec.name);
+        summary.settings = settings_json(spec);
+        summary.loss_promise = loss_promise(spec);
+        let mut scenario = ScenarioReport::new(summary, &spec.description);
+        let began = std::time::Instant::now();
+        batch::stream_seeds(spec, seeds.clone(), jobs, &INTERRUPTED, &mut |outcome| {
+            bar.inc(1);
+            scenario.add(&outcome, || invocation.replay_command(outcome.seed));
+        });
+        scenario.summary.wall_s = began.elapsed().as_secs_f64();
+        if let Some((seed, why)) = scenario.representative_seed() {
+            let options =
+                RunOptions { timeline: true, cancel: Some(INTERRUPTED.clone()), ..Default::default() };
+            let outcome = run(spec, seed, options);
+            if let Some(timeline) = outcome.timeline {
+                let replay = invocation.replay_command(seed);
+                scenario.representative = Some(Representative { seed, replay, why, timeline });
+            }
+        }
+        scenarios.push(scenario);
+    }
+    bar.finish_and_clear();
+    let partial = INTERRUPTED.load(Ordering::SeqCst);
+    let report = Report {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        seeds,
+        overrides: sets.to_vec(),
+        partial,
+        scenarios,
+        wall: WallClock { total_s: started.elapsed().as_secs_f64(), peak_rss_mb: peak_rss_mb(), jobs },
+    };
+    for line in report.table() {
+        output::line(&line);
+    }
+    if let Err(e) = report.write(dir) {
+        output::err_line(&format!("error: --out: {}: cannot write the report: {e}", dir.display()));
+        output::flush();
+        return ExitCode::from(2);
+    }
+    let (failed, crashed): (u64, u64) = report
+        .scenarios
+        .iter()
+        .fold((0, 0), |(f, c), s| (f + s.summary.failed(), c + s.summary.model_failures));
+    output::line(&format!(
+        "report: {} (index.html, summary.json, summary.md, junit.xml){}",
+        dir.join("index.html").display(),
+        if partial { " — partial: interrupted" } else { "" }
+    ));
+    output::flush();
+    match (partial, crashed, failed) {
+        (true, _, _) => ExitCode::from(130),
+        (false, c, _) if c > 0 => ExitCode::from(3),
+        (false, _, f) if f > 0 => ExitCode::from(1),
+        _ => ExitCode::SUCCESS,
     }
 }
 

@@ -9,6 +9,7 @@ mod failover;
 mod measurements;
 mod messages;
 mod replay;
+mod report;
 mod validation;
 mod world;
 
