@@ -25,6 +25,8 @@ Exit codes:
 const EXAMPLES: &str = "\
 Examples:
   amqsim list
+  amqsim report                      # every scenario, 200 seeds: report/index.html and more
+  amqsim report --scenario master-crash --set zk_session_timeout_ms=10000 --out mc10s
   amqsim run all --seeds 0..200
   amqsim run master-crash --seeds 0..500 --json --out results.jsonl
   amqsim run local-disk-loss --set sync=quorum_mem
