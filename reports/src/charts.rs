@@ -221,15 +221,16 @@ pub fn throughput(title: &str, t: &Timeline) -> String {
 
 /// What became of the messages, per scenario: delivered, lost, duplicated, DLQ, stuck (summed
 /// over seeds, log scale so a handful of losses next to millions of deliveries still shows).
-pub fn message_outcomes(summaries: &[&Summary]) -> Option<String> {
+pub fn message_outcomes(summaries: &[(String, &Summary)]) -> Option<String> {
     let kinds = ["delivered", "lost", "duplicated", "dlq", "stuck", "topic_missed_across_groups"];
-    let with: Vec<&&Summary> =
-        summaries.iter().filter(|s| s.counts.get("sent").is_some_and(|n| *n > 0)).collect();
+    let with: Vec<&(String, &Summary)> =
+        summaries.iter().filter(|(_, s)| s.counts.get("sent").is_some_and(|n| *n > 0)).collect();
     if with.is_empty() {
         return None;
     }
-    let y_max =
-        with.iter().flat_map(|s| kinds.iter().map(|k| s.count(k))).max().unwrap_or(1).max(10) as f64 * 2.0;
+    let y_max = with.iter().flat_map(|(_, s)| kinds.iter().map(|k| s.count(k))).max().unwrap_or(1).max(10)
+        as f64
+        * 2.0;
     let groups = with.len();
     Some(svg(340, |root| {
         let mut chart = ChartBuilder::on(&root)
@@ -239,7 +240,7 @@ pub fn message_outcomes(summaries: &[&Summary]) -> Option<String> {
             .y_label_area_size(56)
             .build_cartesian_2d(0.0..groups as f64, (1.0..y_max).log_scale())
             .expect("a chart");
-        let names: Vec<String> = with.iter().map(|s| s.scenario.clone()).collect();
+        let names: Vec<String> = with.iter().map(|(title, _)| title.clone()).collect();
         chart
             .configure_mesh()
             .disable_x_mesh()
@@ -259,7 +260,7 @@ pub fn message_outcomes(summaries: &[&Summary]) -> Option<String> {
         let width = 0.8 / kinds.len() as f64;
         for (k, kind) in kinds.iter().enumerate() {
             let color = PALETTE[k % PALETTE.len()];
-            let bars = with.iter().enumerate().map(|(i, s)| {
+            let bars = with.iter().enumerate().map(|(i, (_, s))| {
                 let x = i as f64 + 0.1 + k as f64 * width;
                 Rectangle::new([(x, 1.0), (x + width * 0.9, s.count(kind) as f64 + 1.0)], color.filled())
             });
@@ -274,6 +275,58 @@ pub fn message_outcomes(summaries: &[&Summary]) -> Option<String> {
             .position(SeriesLabelPosition::UpperRight)
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
+            .draw()
+            .expect("a legend");
+    }))
+}
+
+/// Each timing's median against the sweep's points (one point per column of the sweep table).
+/// `None` when nothing was measured.
+pub fn sweep(scenario: &str, labels: &[String], series: &[(String, Vec<Option<f64>>)]) -> Option<String> {
+    let y_max = series.iter().flat_map(|(_, v)| v.iter().flatten().copied()).fold(0.0, f64::max);
+    if y_max <= 0.0 || labels.is_empty() {
+        return None;
+    }
+    let n = labels.len();
+    Some(svg(340, |root| {
+        let mut chart = ChartBuilder::on(&root)
+            .caption(format!("{scenario}: median timings across the sweep"), ("sans-serif", 16))
+            .margin(10)
+            .x_label_area_size(40)
+            .y_label_area_size(56)
+            .build_cartesian_2d(-0.5..(n as f64 - 0.5), 0.0..y_max * 1.1)
+            .expect("a chart");
+        chart
+            .configure_mesh()
+            .x_labels(n * 2 + 1)
+            .x_label_formatter(&|x: &f64| {
+                let i = x.round();
+                if (x - i).abs() < 0.01 && i >= 0.0 {
+                    labels.get(i as usize).cloned().unwrap_or_default()
+                } else {
+                    String::new()
+                }
+            })
+            .y_desc("ms (median over seeds)")
+            .draw()
+            .expect("a mesh");
+        for (k, (name, values)) in series.iter().enumerate() {
+            let color = PALETTE[k % PALETTE.len()];
+            let points: Vec<(f64, f64)> =
+                values.iter().enumerate().filter_map(|(i, v)| v.map(|v| (i as f64, v))).collect();
+            chart
+                .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
+                .expect("a series")
+                .label(name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+            chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled()))).expect("points");
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 10))
             .draw()
             .expect("a legend");
     }))

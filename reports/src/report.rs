@@ -43,6 +43,8 @@ pub struct ScenarioReport {
     key_values: Vec<(u64, usize, f64)>,
     first_seed: Option<u64>,
     pub representative: Option<Representative>,
+    /// The swept settings' values this batch ran with (empty without `--sweep`).
+    pub point: Vec<(String, String)>,
 }
 
 impl ScenarioReport {
@@ -53,7 +55,26 @@ impl ScenarioReport {
             key_values: Vec::new(),
             first_seed: None,
             representative: None,
+            point: Vec::new(),
         }
+    }
+
+    /// `zk_session_timeout_ms=1000 sync=quorum_mem`, or empty.
+    pub fn point_label(&self) -> String {
+        self.point.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(" ")
+    }
+
+    /// The scenario's name, with its sweep point.
+    pub fn title(&self) -> String {
+        match self.point.is_empty() {
+            true => self.summary.scenario.clone(),
+            false => format!("{} [{}]", self.summary.scenario, self.point_label()),
+        }
+    }
+
+    /// An HTML id: the title with everything but letters, digits and `-` as `_`.
+    pub fn anchor(&self) -> String {
+        self.title().chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' }).collect()
     }
 
     /// Folds one seed in.
@@ -101,6 +122,8 @@ pub struct Report {
     pub version: String,
     pub seeds: Range<u64>,
     pub overrides: Vec<String>,
+    /// `--sweep`: each setting and its values (the scenarios run at every combination).
+    pub sweep: Vec<(String, Vec<String>)>,
     /// Interrupted before every seed ran.
     pub partial: bool,
     pub scenarios: Vec<ScenarioReport>,
@@ -138,9 +161,11 @@ impl Report {
                 let mut entry = s.summary.to_json();
                 let object = entry.as_object_mut().expect("an object");
                 if let Some(p) = object.remove("performance") {
-                    performance.insert(s.summary.scenario.clone(), p);
+                    performance.insert(s.title(), p);
                 }
                 object.insert("description".into(), json!(s.description));
+                let point: Map<String, Value> = s.point.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+                object.insert("sweep_point".into(), Value::Object(point));
                 object.insert(
                     "representative_seed".into(),
                     match &s.representative {
@@ -156,6 +181,7 @@ impl Report {
             "amqsim_version": self.version,
             "seed_range": {"start": self.seeds.start, "end": self.seeds.end},
             "overrides": self.overrides,
+            "sweep": self.sweep.iter().map(|(k, v)| json!({"setting": k, "values": v})).collect::<Vec<_>>(),
             "partial": self.partial,
             "totals": {"scenarios": self.scenarios.len(), "seeds": seeds, "passed": passed, "failed": failed},
             "scenarios": scenarios,
@@ -170,7 +196,7 @@ impl Report {
 
     /// The short table the terminal shows.
     pub fn table(&self) -> Vec<String> {
-        let width = self.scenarios.iter().map(|s| s.summary.scenario.len()).max().unwrap_or(8).max(8);
+        let width = self.scenarios.iter().map(|s| s.title().len()).max().unwrap_or(8).max(8);
         let mut lines = vec![format!(
             "{:<width$} {:>6} {:>6}  {:>12} {:>12}  {:>6} {:>6} {:>6}",
             "scenario", "seeds", "failed", "recovery p50", "recovery p99", "lost", "dlq", "stuck"
@@ -181,7 +207,7 @@ impl Report {
             let (p50, p99) = key.map_or(("-".to_string(), "-".to_string()), |st| (ms(st.p50), ms(st.p99)));
             lines.push(format!(
                 "{:<width$} {:>6} {:>6}  {:>12} {:>12}  {:>6} {:>6} {:>6}",
-                sum.scenario,
+                s.title(),
                 sum.seeds,
                 sum.failed(),
                 p50,
@@ -220,7 +246,7 @@ impl Report {
             let _ = writeln!(
                 md,
                 "| {} | {} | {} | {} | {} | {} | {} | {} |",
-                m.scenario,
+                s.title(),
                 m.seeds,
                 m.passed,
                 m.failed(),
@@ -232,7 +258,7 @@ impl Report {
         }
         for s in &self.scenarios {
             let m = &s.summary;
-            let _ = writeln!(md, "\n## {}\n\n{}\n", m.scenario, s.description);
+            let _ = writeln!(md, "\n## {}\n\n{}\n", s.title(), s.description);
             let _ = writeln!(md, "| timing | min | p50 | p90 | p99 | max |");
             let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|");
             for (name, d) in &m.timings {
@@ -342,21 +368,26 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
             let rate = m.count("delivered") as f64 / (m.simulated_ms as f64 / 1000.0).max(1e-9);
             let _ = writeln!(
                 h,
-                "<tr><td><a href=\"#{0}\">{0}</a></td><td>{1}</td><td class=\"{2}\">{3}</td><td>{p50}</td><td>{p99}</td><td>{rate:.1}</td><td>{4}</td><td>{5}</td><td>{6}</td><td>{7}</td></tr>",
-                esc(&m.scenario),
+                "<tr><td><a href=\"#{8}\">{0}</a></td><td>{1}</td><td class=\"{2}\">{3}</td><td>{p50}</td><td>{p99}</td><td>{rate:.1}</td><td>{4}</td><td>{5}</td><td>{6}</td><td>{7}</td></tr>",
+                esc(&s.title()),
                 m.seeds,
                 if m.failed() > 0 { "fail" } else { "pass" },
                 m.failed(),
                 m.count("lost"),
                 m.count("duplicated"),
                 m.count("dlq"),
-                m.count("stuck")
+                m.count("stuck"),
+                s.anchor()
             );
         }
         h.push_str("</table>\n<p>Recovery: the first of client reconnection, time without a master, bridge outage or ZooKeeper leader, after the measured fault.</p>\n");
-        let summaries: Vec<&Summary> = self.scenarios.iter().map(|s| &s.summary).collect();
+        let summaries: Vec<(String, &Summary)> =
+            self.scenarios.iter().map(|s| (s.title(), &s.summary)).collect();
         if let Some(svg) = charts::message_outcomes(&summaries) {
             let _ = writeln!(h, "<figure class=\"chart\" id=\"chart-outcomes\">{svg}</figure>");
+        }
+        if !self.sweep.is_empty() {
+            self.sweep_html(&mut h);
         }
         for s in &self.scenarios {
             self.scenario_html(&mut h, s);
@@ -440,6 +471,70 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
                 );
             }
             h.push_str("</ul>\n");
+        }
+        h.push_str("</section>\n");
+    }
+
+    /// The sweep: per scenario, each timing's p50 and p99 and the loss counts at every point,
+    /// one column per point, and a chart of each timing against the point.
+    fn sweep_html(&self, h: &mut String) {
+        let names: Vec<String> = self.sweep.iter().map(|(k, _)| k.clone()).collect();
+        let _ = writeln!(h, "<section id=\"sweep\"><h2>Sweep: {}</h2>", esc(&names.join(" × ")));
+        let mut scenario_names: Vec<&str> = Vec::new();
+        for s in &self.scenarios {
+            if !scenario_names.contains(&s.summary.scenario.as_str()) {
+                scenario_names.push(&s.summary.scenario);
+            }
+        }
+        for name in scenario_names {
+            let points: Vec<&ScenarioReport> =
+                self.scenarios.iter().filter(|s| s.summary.scenario == name).collect();
+            let labels: Vec<String> = points.iter().map(|p| p.point_label()).collect();
+            let _ = writeln!(h, "<h3>{}</h3><table><tr><th></th>", esc(name));
+            for l in &labels {
+                let _ = write!(h, "<th>{}</th>", esc(l));
+            }
+            h.push_str("</tr>\n");
+            let mut timings: Vec<&str> = Vec::new();
+            for p in &points {
+                for t in p.summary.timings.keys() {
+                    if !timings.contains(&t.as_str())
+                        && !t.starts_with("latency_")
+                        && !t.starts_with("bridge_wait_ms")
+                    {
+                        timings.push(t);
+                    }
+                }
+            }
+            let mut series = Vec::new();
+            for t in &timings {
+                let stats: Vec<Option<crate::Stats>> =
+                    points.iter().map(|p| p.summary.timings.get(*t).and_then(|d| d.stats())).collect();
+                for (q, pick) in [("p50", 0), ("p99", 1)] {
+                    let _ = write!(h, "<tr><td>{} {q}</td>", esc(t));
+                    for st in &stats {
+                        let v = st.as_ref().map(|st| if pick == 0 { st.p50 } else { st.p99 });
+                        let _ = write!(h, "<td>{}</td>", v.map_or("–".to_string(), ms));
+                    }
+                    h.push_str("</tr>\n");
+                }
+                series.push((
+                    t.to_string(),
+                    stats.iter().map(|st| st.as_ref().map(|st| st.p50)).collect::<Vec<_>>(),
+                ));
+            }
+            for count in ["failed", "lost", "duplicated", "dlq", "stuck"] {
+                let _ = write!(h, "<tr><td>{count}</td>");
+                for p in &points {
+                    let n = if count == "failed" { p.summary.failed() } else { p.summary.count(count) };
+                    let _ = write!(h, "<td>{n}</td>");
+                }
+                h.push_str("</tr>\n");
+            }
+            h.push_str("</table>\n");
+            if let Some(svg) = charts::sweep(name, &labels, &series) {
+                let _ = writeln!(h, "<figure class=\"chart\">{svg}</figure>");
+            }
         }
         h.push_str("</section>\n");
     }

@@ -106,6 +106,10 @@ enum Command {
         /// The directory to write (created if needed; its four files are replaced).
         #[arg(long, value_name = "DIR", default_value = "report")]
         out: String,
+        /// Sweep a setting over values, e.g. `zk_session_timeout_ms=1000,3000,10000`: every
+        /// scenario runs at each value (repeatable: a grid of every combination).
+        #[arg(long, value_name = "SETTING=V1,V2,...")]
+        sweep: Vec<String>,
     },
     /// Re-run one seed and print its trace, ending with `trace hash: <hex>`; or re-run every
     /// seed of a regressions file.
@@ -263,14 +267,30 @@ fn execute(command: Command) -> Result<ExitCode, Usage> {
             };
             Ok(batch.run())
         }
-        Command::Report { scenario, scenario_file, seeds, jobs, set, out } => {
+        Command::Report { scenario, scenario_file, seeds, jobs, set, out, sweep } => {
             let name = match (&scenario, &scenario_file) {
                 (None, None) => Some("all"),
                 _ => scenario.as_deref(),
             };
-            let invocations = invocations(name, scenario_file.as_deref(), true, &set)?;
-            let specs: Vec<Spec> =
-                invocations.iter().map(|i| i.load().map_err(Usage)).collect::<Result<_, _>>()?;
+            let sweep = parse_sweep(&sweep)?;
+            // Every scenario at every point of the grid (one point, the settings as given,
+            // without a sweep).
+            let mut invocations = Vec::new();
+            let mut points = Vec::new();
+            for point in grid(&sweep) {
+                let mut sets = set.clone();
+                sets.extend(point.iter().map(|(k, v)| format!("{k}={v}")));
+                for invocation in self::invocations(name, scenario_file.as_deref(), true, &sets)? {
+                    invocations.push(invocation);
+                    points.push(point.clone());
+                }
+            }
+            let specs: Vec<Spec> = invocations
+                .iter()
+                .map(|i| {
+                    i.load().map_err(|e| Usage(if sweep.is_empty() { e } else { format!("--sweep: {e}") }))
+                })
+                .collect::<Result<_, _>>()?;
             let seeds = batch::parse_seeds(&seeds).map_err(Usage)?;
             if jobs == 0 || jobs > 1024 {
                 return Err(Usage(format!("--jobs: expected 1..=1024 worker threads, got {jobs}")));
@@ -279,7 +299,7 @@ fn execute(command: Command) -> Result<ExitCode, Usage> {
             if dir.exists() && !dir.is_dir() {
                 return Err(Usage(format!("--out: {out}: expected a directory, found a file")));
             }
-            Ok(report(&invocations, &specs, seeds, jobs, &set, &dir))
+            Ok(report(&invocations, &specs, &points, &sweep, seeds, jobs, &set, &dir))
         }
         Command::Replay { failed: Some(path), .. } => replay_failed(&path),
         Command::Replay {
@@ -535,9 +555,12 @@ impl Batch<'_> {
 /// `amqsim report`: every seed of every scenario, then each scenario's representative seed
 /// again with its time series, then the four files.
 #[allow(clippy::disallowed_methods)] // Wall time of the report, measured outside every simulation.
+#[allow(clippy::too_many_arguments)]
 fn report(
     invocations: &[Invocation],
     specs: &[Spec],
+    points: &[Vec<(String, String)>],
+    sweep: &[(String, Vec<String>)],
     seeds: std::ops::Range<u64>,
     jobs: usize,
     sets: &[String],
@@ -566,15 +589,17 @@ fn report(
         ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {msg} [{elapsed}]").expect("a template"),
     );
     let mut scenarios = Vec::new();
-    for (invocation, spec) in invocations.iter().zip(specs) {
+    for ((invocation, spec), point) in invocations.iter().zip(specs).zip(points) {
         if INTERRUPTED.load(Ordering::SeqCst) {
             break;
         }
-        bar.set_message(spec.name.clone());
+        let label: Vec<String> = point.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        bar.set_message(format!("{} {}", spec.name, label.join(" ")));
         let mut summary = reports::Summary::new(&spec.name);
         summary.settings = settings_json(spec);
         summary.loss_promise = loss_promise(spec);
         let mut scenario = ScenarioReport::new(summary, &spec.description);
+        scenario.point = point.clone();
         let began = std::time::Instant::now();
         batch::stream_seeds(spec, seeds.clone(), jobs, &INTERRUPTED, &mut |outcome| {
             bar.inc(1);
@@ -598,6 +623,7 @@ fn report(
         version: env!("CARGO_PKG_VERSION").to_string(),
         seeds,
         overrides: sets.to_vec(),
+        sweep: sweep.to_vec(),
         partial,
         scenarios,
         wall: WallClock { total_s: started.elapsed().as_secs_f64(), peak_rss_mb: peak_rss_mb(), jobs },
@@ -626,6 +652,61 @@ fn report(
         (false, _, f) if f > 0 => ExitCode::from(1),
         _ => ExitCode::SUCCESS,
     }
+}
+
+/// Grid points above this are refused: each is a whole batch of every scenario.
+const SWEEP_POINTS_MAX: usize = 64;
+
+/// `--sweep NAME=V1,V2,...` (repeatable) → each setting and its values, in the order given.
+/// The values are checked when each point's scenarios load.
+fn parse_sweep(sweeps: &[String]) -> Result<Vec<(String, Vec<String>)>, Usage> {
+    let mut parsed: Vec<(String, Vec<String>)> = Vec::new();
+    let mut points: usize = 1;
+    for sweep in sweeps {
+        let Some((name, values)) = sweep.split_once('=') else {
+            return Err(Usage(format!(
+                "--sweep: expected SETTING=V1,V2,... (e.g. zk_session_timeout_ms=1000,3000), got `{sweep}`"
+            )));
+        };
+        let name = name.trim();
+        if settings::DESCRIPTORS.iter().all(|d| d.name != name) {
+            return Err(Usage(format!("--sweep: `{name}` is not a setting (see `amqsim settings`)")));
+        }
+        if parsed.iter().any(|(n, _)| n == name) {
+            return Err(Usage(format!("--sweep: {name} is swept twice; give its values once")));
+        }
+        let values: Vec<String> = values.split(',').map(|v| v.trim().to_string()).collect();
+        if values.iter().any(|v| v.is_empty()) {
+            return Err(Usage(format!(
+                "--sweep: {name}: expected comma-separated values, got `{values:?}`",
+                values = values.join(",")
+            )));
+        }
+        points = points.checked_mul(values.len()).filter(|p| *p <= SWEEP_POINTS_MAX).ok_or_else(|| {
+            Usage(format!("--sweep: at most {SWEEP_POINTS_MAX} combinations of values, got more"))
+        })?;
+        parsed.push((name.to_string(), values));
+    }
+    Ok(parsed)
+}
+
+/// Every combination of the swept values, the first setting varying slowest; one empty
+/// point without a sweep.
+fn grid(sweep: &[(String, Vec<String>)]) -> Vec<Vec<(String, String)>> {
+    let mut points = vec![Vec::new()];
+    for (name, values) in sweep {
+        points = points
+            .into_iter()
+            .flat_map(|p: Vec<(String, String)>| {
+                values.iter().map(move |v| {
+                    let mut q = p.clone();
+                    q.push((name.clone(), v.clone()));
+                    q
+                })
+            })
+            .collect();
+    }
+    points
 }
 
 /// One `--out` line.

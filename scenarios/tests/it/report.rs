@@ -106,3 +106,54 @@ fn junit_lists_each_scenario_and_each_failing_seed_with_its_replay() {
     let summary: serde_json::Value = serde_json::from_str(&read(&dir, "summary.json")).expect("json");
     assert_eq!(summary["totals"]["failed"], 3);
 }
+
+#[test]
+fn a_sweep_gives_a_column_per_value_and_failover_rises_with_the_session_timeout() {
+    let dir = temp_dir("sweep");
+    let sweep = ["--scenario", "master-crash", "--sweep", "zk_session_timeout_ms=3000,10000"];
+    assert_eq!(report(&dir, &sweep).0, 0);
+    let summary: serde_json::Value = serde_json::from_str(&read(&dir, "summary.json")).expect("json");
+    assert_eq!(summary["sweep"][0]["setting"], "zk_session_timeout_ms");
+    let scenarios = summary["scenarios"].as_array().expect("an array");
+    assert_eq!(scenarios.len(), 2);
+    let p50 = |i: usize, key: &str| scenarios[i]["timings_ms"][key]["p50"].as_f64().expect("a timing");
+    assert_eq!(scenarios[1]["sweep_point"]["zk_session_timeout_ms"], "10000");
+    for key in ["fault_to_expired_ms", "fault_to_serving_ms", "fault_to_client_reconnect_ms"] {
+        assert!(p50(1, key) > p50(0, key) + 3000.0, "{key}: {} vs {}", p50(0, key), p50(1, key));
+    }
+    // Each point's replay command carries its value.
+    let replay = scenarios[1]["representative_seed"]["replay"].as_str().expect("a replay");
+    assert!(replay.ends_with("--set zk_session_timeout_ms=10000"), "{replay}");
+    let h = read(&dir, "index.html");
+    assert!(h.contains("<section id=\"sweep\">") && h.contains("median timings across the sweep"));
+    assert!(h.contains("<th>zk_session_timeout_ms=3000</th><th>zk_session_timeout_ms=10000</th>"));
+}
+
+#[test]
+fn bad_sweeps_exit_2_with_one_line() {
+    let dir = temp_dir("bad-sweep");
+    let out = dir.to_string_lossy().into_owned();
+    let cases: [(&[&str], &str); 4] = [
+        (&["--sweep", "no_such=1,2"], "not a setting"),
+        (&["--sweep", "zk_session_timeout_ms"], "SETTING=V1,V2"),
+        (&["--sweep", "zk_session_timeout_ms=1000,abc"], "zk_session_timeout_ms"),
+        (
+            &[
+                "--sweep",
+                "tick_time_ms=1,2,3,4,5,6,7,8,9",
+                "--sweep",
+                "zk_session_timeout_ms=1,2,3,4,5,6,7,8",
+            ],
+            "at most 64",
+        ),
+    ];
+    for (args, needle) in cases {
+        let mut all = vec!["report", "--scenario", "master-crash", "--seeds", "0..1", "--out", &out];
+        all.extend_from_slice(args);
+        let (code, _, err) = amqsim(&all);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert_eq!(err.lines().count(), 1, "{args:?}: {err}");
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    assert!(!dir.exists(), "nothing written on bad input");
+}
