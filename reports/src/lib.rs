@@ -9,6 +9,7 @@
 //!
 //! **Architecture invariant:** reports reads `sim` outcome types and never runs a simulation.
 
+pub mod baseline;
 pub mod charts;
 pub mod report;
 
@@ -115,6 +116,38 @@ impl Distribution {
             }
         }
         points
+    }
+
+    /// The value of nearest rank `rank` (1-based, clamped to the count).
+    fn at_rank(&self, rank: u64) -> f64 {
+        let rank = rank.clamp(1, self.count.max(1));
+        if self.buckets.is_empty() {
+            let mut sorted = self.exact.clone();
+            sorted.sort_by(|a, b| a.total_cmp(b));
+            return sorted[rank as usize - 1];
+        }
+        let mut seen = 0;
+        for (key, count) in &self.buckets {
+            seen += count;
+            if seen >= rank {
+                return bucket_value(*key).clamp(self.min, self.max);
+            }
+        }
+        self.max
+    }
+
+    /// A distribution-free 95 % confidence interval of the median: the order statistics at
+    /// ranks n/2 ∓ 1.96·√n/2 (the binomial's normal approximation). The noise band a baseline
+    /// comparison uses. `None` when empty.
+    pub fn median_ci95(&self) -> Option<(f64, f64)> {
+        if self.count == 0 {
+            return None;
+        }
+        let n = self.count as f64;
+        let half = 1.96 * n.sqrt() / 2.0;
+        let low = (n / 2.0 - half).floor().max(1.0) as u64;
+        let high = (n / 2.0 + half).ceil().min(n) as u64;
+        Some((self.at_rank(low), self.at_rank(high)))
     }
 
     /// Nearest-rank percentiles (exact while the values are kept exactly). `None` when empty.
@@ -405,6 +438,22 @@ fn round(value: f64) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_median_interval_brackets_the_median_and_narrows_with_more_values() {
+        let of = |n: u32| {
+            let mut d = Distribution::default();
+            for v in 1..=n {
+                d.add(v as f64);
+            }
+            d.median_ci95().unwrap()
+        };
+        // 100 values 1..=100: ranks ⌊50 − 9.8⌋ = 40 and ⌈50 + 9.8⌉ = 60 (rounded outwards).
+        assert_eq!(of(100), (40.0, 60.0));
+        let (lo, hi) = of(10_000);
+        assert!(lo < 5000.0 && hi > 5000.0 && (hi - lo) / 10_000.0 < 0.02, "{lo}..{hi}");
+        assert_eq!(of(1), (1.0, 1.0));
+    }
 
     #[test]
     fn nearest_rank_percentiles() {

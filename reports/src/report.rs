@@ -3,10 +3,12 @@
 //! request leaves the file). Everything but the `wall_clock` section is a pure function of the
 //! scenarios, settings and seeds: the same seeds write the same bytes.
 
+use crate::baseline::{self, Baseline, Moved};
 use crate::{charts, Summary, FAILING_LISTED_MAX};
 use serde_json::{json, Map, Value};
 use sim::timeline::Timeline;
 use sim::Outcome;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::ops::Range;
 use std::path::Path;
@@ -127,6 +129,8 @@ pub struct Report {
     /// Interrupted before every seed ran.
     pub partial: bool,
     pub scenarios: Vec<ScenarioReport>,
+    /// `--baseline`: the earlier report to compare with.
+    pub baseline: Option<Baseline>,
     pub wall: WallClock,
 }
 
@@ -143,6 +147,24 @@ fn ms(v: f64) -> String {
 }
 
 impl Report {
+    /// Every timing and count that moved beyond its noise band since the baseline.
+    pub fn moved(&self) -> Vec<Moved> {
+        let Some(base) = &self.baseline else { return Vec::new() };
+        let mut moved = Vec::new();
+        for s in &self.scenarios {
+            let m = &s.summary;
+            let timings: BTreeMap<String, (f64, (f64, f64))> = m
+                .timings
+                .iter()
+                .filter_map(|(name, d)| Some((name.clone(), (d.stats()?.p50, d.median_ci95()?))))
+                .collect();
+            let mut counts = m.counts.clone();
+            counts.insert("failed_seeds".into(), m.failed());
+            moved.extend(base.compare(&baseline::key(&m.scenario, &s.point), m.seeds, &timings, &counts));
+        }
+        moved
+    }
+
     fn totals(&self) -> (u64, u64, u64) {
         let seeds: u64 = self.scenarios.iter().map(|s| s.summary.seeds).sum();
         let failed: u64 = self.scenarios.iter().map(|s| s.summary.failed()).sum();
@@ -160,6 +182,15 @@ impl Report {
             .map(|s| {
                 let mut entry = s.summary.to_json();
                 let object = entry.as_object_mut().expect("an object");
+                if let Some(timings) = object.get_mut("timings_ms").and_then(|t| t.as_object_mut()) {
+                    for (name, stats) in timings.iter_mut() {
+                        let ci = s.summary.timings.get(name).and_then(|d| d.median_ci95());
+                        if let (Some((lo, hi)), Some(stats)) = (ci, stats.as_object_mut()) {
+                            let round = |v: f64| (v * 1000.0).round() / 1000.0;
+                            stats.insert("p50_ci95".into(), json!([round(lo), round(hi)]));
+                        }
+                    }
+                }
                 if let Some(p) = object.remove("performance") {
                     performance.insert(s.title(), p);
                 }
@@ -185,6 +216,15 @@ impl Report {
             "partial": self.partial,
             "totals": {"scenarios": self.scenarios.len(), "seeds": seeds, "passed": passed, "failed": failed},
             "scenarios": scenarios,
+            "baseline": match &self.baseline {
+                None => Value::Null,
+                Some(b) => json!({
+                    "file": b.path,
+                    "moved": self.moved().iter().map(|m| json!({
+                        "scenario": m.scenario, "what": m.what, "old": m.old, "new": m.new, "band": m.band,
+                    })).collect::<Vec<_>>(),
+                }),
+            },
             "wall_clock": {
                 "total_s": (self.wall.total_s * 1000.0).round() / 1000.0,
                 "peak_rss_mb": self.wall.peak_rss_mb,
@@ -346,7 +386,7 @@ impl Report {
             "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>amqsim report</title>\n<style>\
 body{{font-family:sans-serif;margin:24px;max-width:1100px;color:#222}}table{{border-collapse:collapse;margin:8px 0}}\
 td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th:first-child{{text-align:left}}\
-.fail{{color:#b00;font-weight:bold}}.pass{{color:#070}}figure{{margin:12px 0}}code{{background:#f4f4f4}}\
+.fail{{color:#b00;font-weight:bold}}.moved{{background:#fff3c4}}.pass{{color:#070}}figure{{margin:12px 0}}code{{background:#f4f4f4}}\
 </style></head><body>\n"
         );
         let _ = writeln!(
@@ -386,11 +426,37 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
         if let Some(svg) = charts::message_outcomes(&summaries) {
             let _ = writeln!(h, "<figure class=\"chart\" id=\"chart-outcomes\">{svg}</figure>");
         }
+        let moved = self.moved();
+        if let Some(base) = &self.baseline {
+            let _ = writeln!(
+                h,
+                "<section id=\"baseline\"><h2>Compared with the baseline</h2><p><code>{}</code>: {} timings and counts moved beyond their noise band (docs/report.md).</p>",
+                esc(&base.path),
+                moved.len()
+            );
+            if !moved.is_empty() {
+                h.push_str("<table><tr><th>scenario</th><th>what</th><th>baseline</th><th>now</th><th></th><th>band</th></tr>\n");
+                for m in &moved {
+                    let _ = writeln!(
+                        h,
+                        "<tr class=\"moved\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        esc(&m.scenario),
+                        esc(&m.what),
+                        if m.old.is_nan() { "–".into() } else { format!("{:.1}", m.old) },
+                        if m.new.is_nan() { "–".into() } else { format!("{:.1}", m.new) },
+                        m.arrow(),
+                        esc(&m.band)
+                    );
+                }
+                h.push_str("</table>\n");
+            }
+            h.push_str("</section>\n");
+        }
         if !self.sweep.is_empty() {
             self.sweep_html(&mut h);
         }
         for s in &self.scenarios {
-            self.scenario_html(&mut h, s);
+            self.scenario_html(&mut h, s, &moved);
         }
         let _ = writeln!(
             h,
@@ -403,7 +469,13 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
         h
     }
 
-    fn scenario_html(&self, h: &mut String, s: &ScenarioReport) {
+    fn scenario_html(&self, h: &mut String, s: &ScenarioReport, moved: &[Moved]) {
+        let key = baseline::key(&s.summary.scenario, &s.point);
+        let mark = |what: String| {
+            moved.iter().find(|m| m.scenario == key && m.what == what).map_or(String::new(), |m| {
+                format!(" <span class=\"moved\" title=\"{}\">{} vs baseline</span>", esc(&m.band), m.arrow())
+            })
+        };
         let m = &s.summary;
         let _ =
             writeln!(h, "<section id=\"{0}\"><h2>{0}</h2><p>{1}</p>", esc(&m.scenario), esc(&s.description));
@@ -436,8 +508,9 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
             let Some(st) = d.stats() else { continue };
             let _ = writeln!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(name),
+                mark(format!("timing {name} p50")),
                 ms(st.min),
                 ms(st.p50),
                 ms(st.p90),
@@ -450,7 +523,8 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
         if !m.counts.is_empty() {
             h.push_str("<details><summary>message counts</summary><table>");
             for (name, n) in &m.counts {
-                let _ = write!(h, "<tr><td>{}</td><td>{n}</td></tr>", esc(name));
+                let _ =
+                    write!(h, "<tr><td>{}{}</td><td>{n}</td></tr>", esc(name), mark(format!("count {name}")));
             }
             h.push_str("</table></details>\n");
         }

@@ -110,6 +110,10 @@ enum Command {
         /// scenario runs at each value (repeatable: a grid of every combination).
         #[arg(long, value_name = "SETTING=V1,V2,...")]
         sweep: Vec<String>,
+        /// Compare with an earlier report's summary.json: mark every timing and count that
+        /// moved beyond its noise band.
+        #[arg(long, value_name = "SUMMARY_JSON")]
+        baseline: Option<String>,
     },
     /// Re-run one seed and print its trace, ending with `trace hash: <hex>`; or re-run every
     /// seed of a regressions file.
@@ -267,7 +271,18 @@ fn execute(command: Command) -> Result<ExitCode, Usage> {
             };
             Ok(batch.run())
         }
-        Command::Report { scenario, scenario_file, seeds, jobs, set, out, sweep } => {
+        Command::Report { scenario, scenario_file, seeds, jobs, set, out, sweep, baseline } => {
+            let baseline = match baseline {
+                None => None,
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| Usage(format!("--baseline: {path}: cannot read the file: {e}")))?;
+                    Some(
+                        reports::baseline::Baseline::parse(&path, &text)
+                            .map_err(|e| Usage(format!("--baseline: {e}")))?,
+                    )
+                }
+            };
             let name = match (&scenario, &scenario_file) {
                 (None, None) => Some("all"),
                 _ => scenario.as_deref(),
@@ -299,7 +314,7 @@ fn execute(command: Command) -> Result<ExitCode, Usage> {
             if dir.exists() && !dir.is_dir() {
                 return Err(Usage(format!("--out: {out}: expected a directory, found a file")));
             }
-            Ok(report(&invocations, &specs, &points, &sweep, seeds, jobs, &set, &dir))
+            Ok(report(&invocations, &specs, &points, &sweep, baseline, seeds, jobs, &set, &dir))
         }
         Command::Replay { failed: Some(path), .. } => replay_failed(&path),
         Command::Replay {
@@ -561,6 +576,7 @@ fn report(
     specs: &[Spec],
     points: &[Vec<(String, String)>],
     sweep: &[(String, Vec<String>)],
+    baseline: Option<reports::baseline::Baseline>,
     seeds: std::ops::Range<u64>,
     jobs: usize,
     sets: &[String],
@@ -626,10 +642,33 @@ fn report(
         sweep: sweep.to_vec(),
         partial,
         scenarios,
+        baseline,
         wall: WallClock { total_s: started.elapsed().as_secs_f64(), peak_rss_mb: peak_rss_mb(), jobs },
     };
     for line in report.table() {
         output::line(&line);
+    }
+    if let Some(base) = &report.baseline {
+        let moved = report.moved();
+        output::line(&format!(
+            "baseline {}: {} timings and counts moved beyond their noise band",
+            base.path,
+            moved.len()
+        ));
+        for m in moved.iter().take(20) {
+            output::line(&format!(
+                "  {} {} {}: {:.1} -> {:.1} ({})",
+                m.arrow(),
+                m.scenario,
+                m.what,
+                m.old,
+                m.new,
+                m.band
+            ));
+        }
+        if moved.len() > 20 {
+            output::line(&format!("  … and {} more in index.html and summary.json", moved.len() - 20));
+        }
     }
     if let Err(e) = report.write(dir) {
         output::err_line(&format!("error: --out: {}: cannot write the report: {e}", dir.display()));

@@ -157,3 +157,64 @@ fn bad_sweeps_exit_2_with_one_line() {
     }
     assert!(!dir.exists(), "nothing written on bad input");
 }
+
+#[test]
+fn a_baseline_marks_what_moved_and_nothing_when_nothing_changed() {
+    let (old, same, slower) = (temp_dir("base-old"), temp_dir("base-same"), temp_dir("base-slower"));
+    let args = ["--scenario", "master-crash"];
+    assert_eq!(report(&old, &args).0, 0);
+    let base = old.join("summary.json").to_string_lossy().into_owned();
+    let json = |dir| -> serde_json::Value { serde_json::from_str(&read(dir, "summary.json")).expect("json") };
+    // The same seeds and settings: nothing moved.
+    let (code, stdout) = report(&same, &["--scenario", "master-crash", "--baseline", &base]);
+    assert_eq!(code, 0);
+    assert!(stdout.contains("0 timings and counts moved"), "{stdout}");
+    assert_eq!(json(&same)["baseline"]["moved"].as_array().map(Vec::len), Some(0));
+    // A longer session timeout: the failover phases moved up, and are marked.
+    let extra = ["--scenario", "master-crash", "--baseline", &base, "--set", "zk_session_timeout_ms=10000"];
+    assert_eq!(report(&slower, &extra).0, 0);
+    let moved = json(&slower)["baseline"]["moved"].as_array().expect("an array").clone();
+    for timing in ["fault_to_expired_ms", "fault_to_serving_ms", "fault_to_client_reconnect_ms"] {
+        let what = format!("timing {timing} p50");
+        let m = moved
+            .iter()
+            .find(|m| m["what"] == what.as_str())
+            .unwrap_or_else(|| panic!("{what} in {moved:?}"));
+        assert!(m["new"].as_f64() > m["old"].as_f64(), "{m}");
+    }
+    let h = read(&slower, "index.html");
+    assert!(h.contains("<section id=\"baseline\">") && h.contains("▲ vs baseline"));
+}
+
+#[test]
+fn a_bad_baseline_exits_2_naming_the_file() {
+    let dir = temp_dir("bad-base");
+    let out = dir.to_string_lossy().into_owned();
+    let not_json = super::cli::temp_file("not.json", "{ nope");
+    let other = super::cli::temp_file("other.json", "{\"schema\": \"something-else/9\"}");
+    for (file, needle) in [
+        (not_json.as_str(), "not JSON"),
+        (other.as_str(), "schema"),
+        ("/no/such/summary.json", "cannot read"),
+    ] {
+        let (code, _, err) = amqsim(&[
+            "report",
+            "--scenario",
+            "master-crash",
+            "--seeds",
+            "0..1",
+            "--out",
+            &out,
+            "--baseline",
+            file,
+        ]);
+        assert_eq!(code, 2, "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(
+            err.contains("--baseline")
+                && err.contains(needle)
+                && err.contains(file.rsplit('/').next().unwrap()),
+            "{err}"
+        );
+    }
+}
