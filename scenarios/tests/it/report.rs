@@ -218,3 +218,76 @@ fn a_bad_baseline_exits_2_naming_the_file() {
         );
     }
 }
+
+/// The chromium binary on PATH, if any.
+fn chromium() -> Option<String> {
+    ["chromium", "chromium-browser"].iter().find_map(|name| {
+        let found =
+            std::process::Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().ok()?;
+        found.status.success().then(|| String::from_utf8_lossy(&found.stdout).trim().to_string())
+    })
+}
+
+/// Loads `page` in headless Chromium; returns the DOM after load and the URLs the page itself
+/// requested (from Chromium's net log: requests with an initiator, not the browser's own).
+fn load_in_chromium(browser: &str, page: &std::path::Path, dir: &std::path::Path) -> (String, Vec<String>) {
+    let netlog = dir.join("netlog.json");
+    let output = std::process::Command::new("timeout")
+        .arg("120")
+        .arg(browser)
+        .args(["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        .args(["--disable-component-update", "--no-first-run", "--disable-sync", "--dump-dom"])
+        .arg(format!("--log-net-log={}", netlog.display()))
+        .arg(format!("file://{}", page.display()))
+        .output()
+        .expect("run chromium");
+    assert!(output.status.success(), "chromium: {}", String::from_utf8_lossy(&output.stderr));
+    let log: serde_json::Value = serde_json::from_str(&read(dir, "netlog.json")).expect("a net log");
+    let start_job =
+        log["constants"]["logEventTypes"]["URL_REQUEST_START_JOB"].as_u64().expect("an event type");
+    let requested = log["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["type"].as_u64() == Some(start_job))
+        .filter(|e| e["params"]["initiator"].as_str().is_some_and(|i| i != "not an origin"))
+        .filter_map(|e| e["params"]["url"].as_str().map(str::to_string))
+        .collect();
+    (String::from_utf8_lossy(&output.stdout).into_owned(), requested)
+}
+
+#[test]
+fn the_report_loads_in_headless_chromium_without_a_request_and_shows_every_chart() {
+    let Some(browser) = chromium() else {
+        // .ci/run installs chromium and sets this, so CI cannot skip the check.
+        assert!(
+            std::env::var_os("AMQSIM_REQUIRE_CHROMIUM").is_none(),
+            "chromium is required but not on PATH"
+        );
+        eprintln!("SKIPPED: chromium is not installed (Debian: apt-get install chromium)");
+        return;
+    };
+    let dir = temp_dir("chromium");
+    assert_eq!(report(&dir, &["--scenario", "remote-group-failover"]).0, 0);
+    let page = dir.join("index.html");
+    let (dom, requested) = load_in_chromium(&browser, &page, &dir);
+    assert!(dom.contains("<h1>amqsim report</h1>"), "the page loaded");
+    assert_eq!(requested, Vec::<String>::new(), "the page requested nothing");
+    let figures: Vec<&str> = dom.split("<figure class=\"chart\"").skip(1).collect();
+    assert_eq!(figures.len(), 4, "four charts");
+    for figure in figures {
+        let chart = &figure[..figure.find("</figure>").expect("a closed figure")];
+        assert!(
+            chart.contains("<svg") && chart.matches("<polyline").count() + chart.matches("<rect").count() > 3
+        );
+    }
+    // The check itself catches a page that makes a request.
+    let planted = dir.join("planted.html");
+    std::fs::write(
+        &planted,
+        read(&dir, "index.html").replace("<body>", "<body><img src=\"http://example.invalid/x.png\">"),
+    )
+    .expect("write");
+    let (_, requested) = load_in_chromium(&browser, &planted, &dir);
+    assert_eq!(requested, ["http://example.invalid/x.png"]);
+}
