@@ -291,3 +291,97 @@ fn the_report_loads_in_headless_chromium_without_a_request_and_shows_every_chart
     let (_, requested) = load_in_chromium(&browser, &planted, &dir);
     assert_eq!(requested, ["http://example.invalid/x.png"]);
 }
+
+/// The JSON Schema keywords docs/report.schema.json uses: `$ref` (to `#/$defs/…`), `const`,
+/// `type`, `required`, `properties`, `additionalProperties`, `items`. Returns every error.
+fn validate(
+    root: &serde_json::Value,
+    schema: &serde_json::Value,
+    value: &serde_json::Value,
+    at: &str,
+    errors: &mut Vec<String>,
+) {
+    use serde_json::Value;
+    if let Some(r) = schema.get("$ref").and_then(Value::as_str) {
+        let name = r.strip_prefix("#/$defs/").expect("a local $ref");
+        return validate(root, &root["$defs"][name], value, at, errors);
+    }
+    if let Some(c) = schema.get("const") {
+        if c != value {
+            errors.push(format!("{at}: expected {c}, got {value}"));
+        }
+    }
+    if let Some(t) = schema.get("type") {
+        let types: Vec<&str> = match t {
+            Value::String(s) => vec![s.as_str()],
+            Value::Array(a) => a.iter().filter_map(Value::as_str).collect(),
+            _ => panic!("a type"),
+        };
+        let is = |ty: &str| match ty {
+            "object" => value.is_object(),
+            "array" => value.is_array(),
+            "string" => value.is_string(),
+            "number" => value.is_number(),
+            "integer" => value.is_u64() || value.is_i64(),
+            "boolean" => value.is_boolean(),
+            "null" => value.is_null(),
+            other => panic!("type {other}"),
+        };
+        if !types.iter().any(|ty| is(ty)) {
+            errors.push(format!("{at}: expected {types:?}, got {value}"));
+            return;
+        }
+    }
+    if let Some(object) = value.as_object() {
+        for name in schema.get("required").and_then(Value::as_array).into_iter().flatten() {
+            let name = name.as_str().expect("a name");
+            if !object.contains_key(name) {
+                errors.push(format!("{at}: missing {name}"));
+            }
+        }
+        let properties = schema.get("properties").and_then(Value::as_object);
+        for (name, v) in object {
+            match (properties.and_then(|p| p.get(name)), schema.get("additionalProperties")) {
+                (Some(s), _) => validate(root, s, v, &format!("{at}.{name}"), errors),
+                (None, Some(Value::Bool(false))) => errors.push(format!("{at}: unexpected key {name}")),
+                (None, Some(s)) if s.is_object() => validate(root, s, v, &format!("{at}.{name}"), errors),
+                _ => {}
+            }
+        }
+    }
+    if let (Some(items), Some(array)) = (schema.get("items"), value.as_array()) {
+        for (i, v) in array.iter().enumerate() {
+            validate(root, items, v, &format!("{at}[{i}]"), errors);
+        }
+    }
+}
+
+#[test]
+fn summary_json_validates_against_its_documented_schema() {
+    let schema_path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/report.schema.json");
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(schema_path).expect("the schema")).expect("json");
+    let check = |summary: &serde_json::Value| {
+        let mut errors = Vec::new();
+        validate(&schema, &schema, summary, "summary", &mut errors);
+        errors
+    };
+    // A report with a sweep, a baseline and failing seeds exercises every optional part.
+    let (base, dir) = (temp_dir("schema-base"), temp_dir("schema"));
+    assert_eq!(report(&base, &["--scenario", "master-crash"]).0, 0);
+    let base_json = base.join("summary.json").to_string_lossy().into_owned();
+    let args =
+        ["--scenario", "master-crash", "--sweep", "planted_bug=head_never_elects", "--baseline", &base_json];
+    assert_eq!(report(&dir, &args).0, 1);
+    for d in [&base, &dir] {
+        let summary: serde_json::Value = serde_json::from_str(&read(d, "summary.json")).expect("json");
+        assert_eq!(check(&summary), Vec::<String>::new(), "{}", d.display());
+    }
+    // The validator itself rejects what the schema forbids.
+    let mut broken: serde_json::Value = serde_json::from_str(&read(&base, "summary.json")).expect("json");
+    broken["scenarios"][0]["timings_ms"]["no_master_ms"]["p50"] = serde_json::json!("fast");
+    broken["totals"]["extra"] = serde_json::json!(1);
+    broken.as_object_mut().expect("an object").remove("sweep");
+    let errors = check(&broken);
+    assert_eq!(errors.len(), 3, "{errors:?}");
+}
