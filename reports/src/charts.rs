@@ -331,3 +331,113 @@ pub fn sweep(scenario: &str, labels: &[String], series: &[(String, Vec<Option<f6
             .expect("a legend");
     }))
 }
+
+/// The measured waits between a URI's failure and its next attempt (`bridge_wait_ms:<uri>#k`,
+/// min–max over seeds as a bar, the median as a point) against the configured back-off curve.
+/// `None` without such timings.
+pub fn backoff(
+    scenario: &str,
+    timings: &std::collections::BTreeMap<String, crate::Distribution>,
+    curve: &[f64],
+) -> Option<String> {
+    // URI → k → stats.
+    let mut uris: Vec<(String, Vec<(usize, crate::Stats)>)> = Vec::new();
+    for (name, d) in timings {
+        let Some(rest) = name.strip_prefix("bridge_wait_ms:") else { continue };
+        let Some((uri, k)) = rest.rsplit_once('#') else { continue };
+        let (Ok(k), Some(st)) = (k.parse::<usize>(), d.stats()) else { continue };
+        match uris.iter_mut().find(|(u, _)| u == uri) {
+            Some((_, list)) => list.push((k, st)),
+            None => uris.push((uri.to_string(), vec![(k, st)])),
+        }
+    }
+    if uris.is_empty() {
+        return None;
+    }
+    let k_max =
+        uris.iter().flat_map(|(_, l)| l.iter().map(|(k, _)| *k)).max().unwrap_or(1).max(curve.len().min(8));
+    // Scaled to the curve and the medians: a URI whose broker was itself down waits far longer
+    // once (its bar runs off the top).
+    let y_max = uris
+        .iter()
+        .flat_map(|(_, l)| l.iter().map(|(_, st)| st.p50 * 1.2))
+        .chain(curve.iter().map(|w| w * 1.6))
+        .fold(1.0, f64::max)
+        / 1000.0;
+    Some(svg(340, |root| {
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("{scenario}: wait before each attempt, per URI, against the configured back-off"),
+                ("sans-serif", 16),
+            )
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(48)
+            .build_cartesian_2d(0.5..(k_max as f64 + 0.5), 0.0..y_max)
+            .expect("a chart");
+        chart.configure_mesh().x_desc("attempt after the fault (k)").y_desc("s").draw().expect("a mesh");
+        let configured: Vec<(f64, f64)> =
+            curve.iter().take(k_max).enumerate().map(|(i, w)| ((i + 1) as f64, w / 1000.0)).collect();
+        chart
+            .draw_series(LineSeries::new(configured, BLACK.stroke_width(1)))
+            .expect("the curve")
+            .label("configured back-off")
+            .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], BLACK.stroke_width(1)));
+        let width = 0.6 / uris.len() as f64;
+        for (u, (uri, list)) in uris.iter().enumerate() {
+            let color = PALETTE[u % PALETTE.len()];
+            let dx = -0.3 + width * (u as f64 + 0.5);
+            chart
+                .draw_series(list.iter().map(|(k, st)| {
+                    let x = *k as f64 + dx;
+                    Rectangle::new(
+                        [(x - width * 0.3, st.min / 1000.0), (x + width * 0.3, st.max / 1000.0)],
+                        color.mix(0.5).filled(),
+                    )
+                }))
+                .expect("ranges")
+                .label(uri.as_str())
+                .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
+            chart
+                .draw_series(
+                    list.iter()
+                        .map(|(k, st)| Circle::new((*k as f64 + dx, st.p50 / 1000.0), 3, color.filled())),
+                )
+                .expect("medians");
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .label_font(("sans-serif", 10))
+            .draw()
+            .expect("a legend");
+    }))
+}
+
+/// Each restarted slave's catch-up time against what it had to download. `None` without
+/// catch-ups.
+pub fn catch_up(scenario: &str, points: &[(f64, f64)]) -> Option<String> {
+    if points.is_empty() {
+        return None;
+    }
+    let x_max = points.iter().map(|p| p.0).fold(0.1, f64::max) * 1.1;
+    let y_max = points.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
+    Some(svg(300, |root| {
+        let mut chart = ChartBuilder::on(&root)
+            .caption(
+                format!("{scenario}: slave catch-up time against its backlog ({} catch-ups)", points.len()),
+                ("sans-serif", 16),
+            )
+            .margin(10)
+            .x_label_area_size(36)
+            .y_label_area_size(56)
+            .build_cartesian_2d(0.0..x_max, 0.0..y_max)
+            .expect("a chart");
+        chart.configure_mesh().x_desc("MB downloaded").y_desc("ms to catch up").draw().expect("a mesh");
+        chart
+            .draw_series(points.iter().map(|p| Circle::new(*p, 3, PALETTE[0].mix(0.7).filled())))
+            .expect("points");
+    }))
+}

@@ -47,7 +47,16 @@ pub struct ScenarioReport {
     pub representative: Option<Representative>,
     /// The swept settings' values this batch ran with (empty without `--sweep`).
     pub point: Vec<(String, String)>,
+    /// The configured back-off of the scenario's first connector: the wait before attempt k
+    /// (k = 1, 2, …), ms, for the chart of measured waits against it.
+    pub backoff_curve: Vec<f64>,
+    /// Each catch-up of a restarted slave: (MB downloaded, ms to catch up), at most
+    /// `CATCH_UPS_MAX`.
+    pub catch_ups: Vec<(f64, f64)>,
 }
+
+/// Catch-ups kept for the chart.
+const CATCH_UPS_MAX: usize = 5000;
 
 impl ScenarioReport {
     pub fn new(summary: Summary, description: &str) -> ScenarioReport {
@@ -58,6 +67,8 @@ impl ScenarioReport {
             first_seed: None,
             representative: None,
             point: Vec::new(),
+            backoff_curve: Vec::new(),
+            catch_ups: Vec::new(),
         }
     }
 
@@ -83,6 +94,11 @@ impl ScenarioReport {
     pub fn add(&mut self, outcome: &Outcome, replay: impl FnOnce() -> String) {
         self.summary.add(outcome, replay);
         self.first_seed.get_or_insert(outcome.seed);
+        for c in &outcome.measurements.catch_up {
+            if self.catch_ups.len() < CATCH_UPS_MAX {
+                self.catch_ups.push((c.transfer_mb, c.ms));
+            }
+        }
         for (k, name) in KEY_TIMINGS.iter().enumerate() {
             if let Some(v) = outcome.timings_ms.get(*name) {
                 self.key_values.push((outcome.seed, k, *v));
@@ -502,6 +518,12 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
                 );
             }
             let _ = writeln!(h, "<p>Replay it: <code>{}</code></p>", esc(&r.replay));
+        }
+        if let Some(svg) = charts::backoff(&m.scenario, &m.timings, &s.backoff_curve) {
+            let _ = writeln!(h, "<figure class=\"chart\">{svg}</figure>");
+        }
+        if let Some(svg) = charts::catch_up(&m.scenario, &s.catch_ups) {
+            let _ = writeln!(h, "<figure class=\"chart\">{svg}</figure>");
         }
         h.push_str("<table><tr><th>timing</th><th>min</th><th>p50</th><th>p90</th><th>p99</th><th>max</th><th>seeds</th></tr>\n");
         for (name, d) in &m.timings {

@@ -616,6 +616,18 @@ fn report(
         summary.loss_promise = loss_promise(spec);
         let mut scenario = ScenarioReport::new(summary, &spec.description);
         scenario.point = point.clone();
+        if let Some(connector) = spec.topology.connectors.first() {
+            let b = connector.config.backoff;
+            // SimpleDiscoveryAgent: the wait doubles from the initial delay up to the cap
+            // (or stays at the initial delay without exponential back-off).
+            let mut wait = b.initial_reconnect_delay_ms as f64;
+            for _ in 0..8 {
+                scenario.backoff_curve.push(wait.min(b.max_reconnect_delay_ms as f64));
+                if b.use_exponential_back_off {
+                    wait *= b.back_off_multiplier as f64;
+                }
+            }
+        }
         let began = std::time::Instant::now();
         batch::stream_seeds(spec, seeds.clone(), jobs, &INTERRUPTED, &mut |outcome| {
             bar.inc(1);

@@ -80,9 +80,10 @@ fn the_html_is_self_contained_and_draws_every_chart() {
     }
     let without_ns = h.replace("xmlns=\"http://www.w3.org/2000/svg\"", "");
     assert!(!without_ns.contains("http://") && !without_ns.contains("https://"), "an external URL");
-    // The outcome bars, then the scenario's CDF, timeline and throughput.
-    assert_eq!(h.matches("<svg").count(), 4, "four charts");
-    for title in ["Message outcomes", "failover phases, CDF", ": timeline", ": throughput"] {
+    // The outcome bars, then the scenario's CDF, timeline, throughput and the restarted
+    // master's catch-up.
+    assert_eq!(h.matches("<svg").count(), 5, "five charts");
+    for title in ["Message outcomes", "failover phases, CDF", ": timeline", ": throughput", "catch-up time"] {
         assert!(h.contains(title), "a chart titled {title:?}");
     }
 }
@@ -274,7 +275,7 @@ fn the_report_loads_in_headless_chromium_without_a_request_and_shows_every_chart
     assert!(dom.contains("<h1>amqsim report</h1>"), "the page loaded");
     assert_eq!(requested, Vec::<String>::new(), "the page requested nothing");
     let figures: Vec<&str> = dom.split("<figure class=\"chart\"").skip(1).collect();
-    assert_eq!(figures.len(), 4, "four charts");
+    assert_eq!(figures.len(), 5, "five charts");
     for figure in figures {
         let chart = &figure[..figure.find("</figure>").expect("a closed figure")];
         assert!(
@@ -384,4 +385,18 @@ fn summary_json_validates_against_its_documented_schema() {
     broken.as_object_mut().expect("an object").remove("sweep");
     let errors = check(&broken);
     assert_eq!(errors.len(), 3, "{errors:?}");
+}
+
+#[test]
+fn back_off_and_catch_up_get_their_charts() {
+    let dir = temp_dir("backoff");
+    assert_eq!(report(&dir, &["--scenario", "bridge-reconnect-backoff"]).0, 0);
+    let h = read(&dir, "index.html");
+    assert!(h.contains("against the configured back-off"), "the back-off chart");
+    let dir = temp_dir("catch-up");
+    assert_eq!(report(&dir, &["--scenario", "slave-catch-up"]).0, 0);
+    let h = read(&dir, "index.html");
+    // Three seeds, each restarting a slave three times and the old master once.
+    assert!(h.contains("slave catch-up time against its backlog (12 catch-ups)"), "the catch-up chart");
+    assert!(!h.contains("against the configured back-off"), "no bridge waits measured there");
 }
