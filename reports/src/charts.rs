@@ -23,6 +23,26 @@ const PALETTE: [RGBColor; 6] = [
     RGBColor(140, 86, 75),
 ];
 
+/// The legend box every chart draws, at `position`.
+fn legend<'a, X: Ranged, Y: Ranged>(
+    chart: &mut ChartContext<'a, SVGBackend<'a>, Cartesian2d<X, Y>>,
+    position: SeriesLabelPosition,
+) {
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .label_font(("sans-serif", 11))
+        .draw()
+        .expect("a legend");
+}
+
+/// A legend entry for a line of `color`.
+fn line_key(color: RGBColor) -> impl Fn((i32, i32)) -> PathElement<(i32, i32)> {
+    move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+}
+
 fn svg(height: u32, draw: impl FnOnce(DrawingArea<SVGBackend, plotters::coord::Shift>)) -> String {
     let mut out = String::new();
     {
@@ -78,15 +98,9 @@ pub fn failover_cdf(summary: &Summary) -> Option<String> {
                 .draw_series(LineSeries::new(steps, color.stroke_width(2)))
                 .expect("a series")
                 .label(*label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+                .legend(line_key(color));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .expect("a legend");
+        legend(&mut chart, SeriesLabelPosition::LowerRight);
     }))
 }
 
@@ -207,15 +221,9 @@ pub fn throughput(title: &str, t: &Timeline) -> String {
                 .draw_series(LineSeries::new(points, color.stroke_width(2)))
                 .expect("a series")
                 .label(label)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+                .legend(line_key(color));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .expect("a legend");
+        legend(&mut chart, SeriesLabelPosition::UpperRight);
     })
 }
 
@@ -270,13 +278,7 @@ pub fn message_outcomes(summaries: &[(String, &Summary)]) -> Option<String> {
                 .label(*kind)
                 .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 10, y + 5)], color.filled()));
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .expect("a legend");
+        legend(&mut chart, SeriesLabelPosition::UpperRight);
     }))
 }
 
@@ -318,17 +320,10 @@ pub fn sweep(scenario: &str, labels: &[String], series: &[(String, Vec<Option<f6
                 .draw_series(LineSeries::new(points.clone(), color.stroke_width(2)))
                 .expect("a series")
                 .label(name.as_str())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2)));
+                .legend(line_key(color));
             chart.draw_series(points.iter().map(|p| Circle::new(*p, 3, color.filled()))).expect("points");
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 10))
-            .draw()
-            .expect("a legend");
+        legend(&mut chart, SeriesLabelPosition::UpperLeft);
     }))
 }
 
@@ -405,14 +400,7 @@ pub fn backoff(
                 )
                 .expect("medians");
         }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .label_font(("sans-serif", 10))
-            .draw()
-            .expect("a legend");
+        legend(&mut chart, SeriesLabelPosition::UpperLeft);
     }))
 }
 

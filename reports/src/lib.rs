@@ -157,23 +157,7 @@ impl Distribution {
         }
         let n = self.count;
         let rank = |p: f64| (((p / 100.0) * n as f64).ceil() as u64).clamp(1, n);
-        let percentile: Box<dyn Fn(f64) -> f64> = if self.buckets.is_empty() {
-            let mut sorted = self.exact.clone();
-            sorted.sort_by(|a, b| a.total_cmp(b));
-            Box::new(move |p| sorted[rank(p) as usize - 1])
-        } else {
-            Box::new(|p| {
-                let wanted = rank(p);
-                let mut seen = 0;
-                for (key, count) in &self.buckets {
-                    seen += count;
-                    if seen >= wanted {
-                        return bucket_value(*key).clamp(self.min, self.max);
-                    }
-                }
-                self.max
-            })
-        };
+        let percentile = |p: f64| self.at_rank(rank(p));
         Some(Stats {
             count: n as usize,
             min: self.min,

@@ -485,12 +485,7 @@ impl Batch<'_> {
             ));
         }
         output::flush();
-        match (partial, crashed, failed) {
-            (true, _, _) => ExitCode::from(130),
-            (false, c, _) if c > 0 => ExitCode::from(3),
-            (false, _, f) if f > 0 => ExitCode::from(1),
-            _ => ExitCode::SUCCESS,
-        }
+        batch_exit(partial, crashed, failed)
     }
 
     fn fold(
@@ -697,6 +692,11 @@ fn report(
         if partial { " — partial: interrupted" } else { "" }
     ));
     output::flush();
+    batch_exit(partial, crashed, failed)
+}
+
+/// A batch's exit code: interrupted, the model crashed, a seed failed, or all passed.
+fn batch_exit(partial: bool, crashed: u64, failed: u64) -> ExitCode {
     match (partial, crashed, failed) {
         (true, _, _) => ExitCode::from(130),
         (false, c, _) if c > 0 => ExitCode::from(3),
