@@ -53,6 +53,9 @@ pub struct ScenarioReport {
     /// Each catch-up of a restarted slave: (MB downloaded, ms to catch up), at most
     /// `CATCH_UPS_MAX`.
     pub catch_ups: Vec<(f64, f64)>,
+    /// The failover phases after each fault step (each up to the next one), by step and
+    /// phase, over seeds: `(step, group)` in the order the steps fired.
+    pub per_fault: Vec<((String, Option<u32>), BTreeMap<&'static str, crate::Distribution>)>,
 }
 
 /// Catch-ups kept for the chart.
@@ -69,6 +72,7 @@ impl ScenarioReport {
             point: Vec::new(),
             backoff_curve: Vec::new(),
             catch_ups: Vec::new(),
+            per_fault: Vec::new(),
         }
     }
 
@@ -94,6 +98,28 @@ impl ScenarioReport {
     pub fn add(&mut self, outcome: &Outcome, replay: impl FnOnce() -> String) {
         self.summary.add(outcome, replay);
         self.first_seed.get_or_insert(outcome.seed);
+        for f in &outcome.measurements.per_fault {
+            let key = (f.step.clone(), f.group);
+            let i = match self.per_fault.iter().position(|(k, _)| *k == key) {
+                Some(i) => i,
+                None => {
+                    self.per_fault.push((key, BTreeMap::new()));
+                    self.per_fault.len() - 1
+                }
+            };
+            let phases = [
+                ("fault_to_expired_ms", f.expired_ms),
+                ("fault_to_elected_ms", f.elected_ms),
+                ("fault_to_serving_ms", f.serving_ms),
+                ("fault_to_client_reconnect_ms", f.client_reconnect_ms),
+                ("no_master_ms", f.no_master_ms),
+            ];
+            for (name, value) in phases {
+                if let Some(v) = value {
+                    self.per_fault[i].1.entry(name).or_default().add(v);
+                }
+            }
+        }
         for c in &outcome.measurements.catch_up {
             if self.catch_ups.len() < CATCH_UPS_MAX {
                 self.catch_ups.push((c.transfer_mb, c.ms));
@@ -211,6 +237,22 @@ impl Report {
                     performance.insert(s.title(), p);
                 }
                 object.insert("description".into(), json!(s.description));
+                let per_fault: Vec<Value> = s
+                    .per_fault
+                    .iter()
+                    .map(|((step, group), phases)| {
+                        let phases: Map<String, Value> = phases
+                            .iter()
+                            .filter_map(|(name, d)| {
+                                let st = d.stats()?;
+                                let r = |v: f64| (v * 1000.0).round() / 1000.0;
+                                Some((name.to_string(), json!({"count": st.count, "p50": r(st.p50), "p99": r(st.p99), "max": r(st.max)})))
+                            })
+                            .collect();
+                        json!({"step": step, "group": group, "phases_ms": phases})
+                    })
+                    .collect();
+                object.insert("per_fault".into(), json!(per_fault));
                 let point: Map<String, Value> = s.point.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
                 object.insert("sweep_point".into(), Value::Object(point));
                 object.insert(
@@ -505,6 +547,26 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
         );
         if let Some(svg) = charts::failover_cdf(m) {
             let _ = writeln!(h, "<figure class=\"chart\">{svg}</figure>");
+        }
+        if s.per_fault.len() > 1 {
+            h.push_str("<table><tr><th>fault step (group)</th><th>phase</th><th>seeds</th><th>p50</th><th>p99</th><th>max</th></tr>\n");
+            for ((step, group), phases) in &s.per_fault {
+                for (name, d) in phases {
+                    let Some(st) = d.stats() else { continue };
+                    let _ = writeln!(
+                        h,
+                        "<tr><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                        esc(step),
+                        group.map_or("–".to_string(), |g| format!("group{g}")),
+                        name,
+                        st.count,
+                        ms(st.p50),
+                        ms(st.p99),
+                        ms(st.max)
+                    );
+                }
+            }
+            h.push_str("</table><p>Each fault step's phases are measured up to the next fault step.</p>\n");
         }
         if let Some(r) = &s.representative {
             let title = format!("seed {} ({}): timeline", r.seed, r.why);

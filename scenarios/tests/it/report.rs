@@ -400,3 +400,20 @@ fn back_off_and_catch_up_get_their_charts() {
     assert!(h.contains("slave catch-up time against its backlog (12 catch-ups)"), "the catch-up chart");
     assert!(!h.contains("against the configured back-off"), "no bridge waits measured there");
 }
+
+#[test]
+fn every_fault_step_gets_its_phases_in_the_report() {
+    let dir = temp_dir("per-fault");
+    assert_eq!(report(&dir, &["--scenario", "slave-catch-up"]).0, 0);
+    let summary: serde_json::Value = serde_json::from_str(&read(&dir, "summary.json")).expect("json");
+    let per_fault = summary["scenarios"][0]["per_fault"].as_array().expect("an array");
+    let steps: Vec<&str> = per_fault.iter().filter_map(|f| f["step"].as_str()).collect();
+    assert_eq!(steps, ["stop-1", "stop-2", "stop-3", "kill-master"]);
+    // A slave's crash elects nobody; the master's crash elects in every seed.
+    for f in &per_fault[..3] {
+        assert!(f["phases_ms"].get("fault_to_elected_ms").is_none(), "{f}");
+    }
+    assert_eq!(per_fault[3]["phases_ms"]["fault_to_elected_ms"]["count"], 3);
+    assert_eq!(per_fault[3]["group"], 1);
+    assert!(read(&dir, "index.html").contains("<td>kill-master (group1)</td><td>fault_to_elected_ms</td>"));
+}
