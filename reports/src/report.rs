@@ -55,8 +55,11 @@ pub struct ScenarioReport {
     pub catch_ups: Vec<(f64, f64)>,
     /// The failover phases after each fault step (each up to the next one), by step and
     /// phase, over seeds: `(step, group)` in the order the steps fired.
-    pub per_fault: Vec<((String, Option<u32>), BTreeMap<&'static str, crate::Distribution>)>,
+    pub per_fault: Vec<(FaultStep, BTreeMap<&'static str, crate::Distribution>)>,
 }
+
+/// A fault step and the group it hit (`None`: no single process, e.g. a partition).
+pub type FaultStep = (String, Option<u32>);
 
 /// Catch-ups kept for the chart.
 const CATCH_UPS_MAX: usize = 5000;
