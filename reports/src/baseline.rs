@@ -35,7 +35,7 @@ pub struct Baseline {
 /// One timing or count that moved beyond its noise band.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Moved {
-    /// The scenario's title (`master-crash`, `master-crash [sync=local_disk]`).
+    /// The scenario's title as the report shows it (`master-crash`, `master-crash [sync=local_disk]`).
     pub scenario: String,
     /// `timing fault_to_serving_ms p50`, `count lost`.
     pub what: String,
@@ -46,11 +46,21 @@ pub struct Moved {
 }
 
 impl Moved {
+    /// ▲ up, ▼ down, ◆ appeared, disappeared or not comparable.
     pub fn arrow(&self) -> &'static str {
-        if self.new > self.old {
-            "▲"
+        match (self.old.is_nan(), self.new.is_nan()) {
+            (false, false) if self.new > self.old => "▲",
+            (false, false) => "▼",
+            _ => "◆",
+        }
+    }
+
+    /// A value as printed: `–` when there is none.
+    pub fn shown(value: f64) -> String {
+        if value.is_nan() {
+            "–".to_string()
         } else {
-            "▼"
+            format!("{value:.1}")
         }
     }
 }
@@ -135,14 +145,18 @@ impl Baseline {
     pub fn compare(
         &self,
         scenario_key: &str,
+        title: &str,
         seeds: u64,
         timings: &BTreeMap<String, (f64, (f64, f64))>,
         counts: &BTreeMap<String, u64>,
     ) -> Vec<Moved> {
-        let Some(old) = self.entries.get(scenario_key) else { return Vec::new() };
         let mut moved = Vec::new();
         let mut push = |what: String, old: f64, new: f64, band: String| {
-            moved.push(Moved { scenario: scenario_key.to_string(), what, old, new, band });
+            moved.push(Moved { scenario: title.to_string(), what, old, new, band });
+        };
+        let Some(old) = self.entries.get(scenario_key) else {
+            push("scenario".into(), f64::NAN, f64::NAN, "not in the baseline: nothing compared".into());
+            return moved;
         };
         for (name, (p50, (lo, hi))) in timings {
             let Some((old_p50, (old_lo, old_hi))) = old.timings.get(name) else {

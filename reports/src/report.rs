@@ -58,8 +58,9 @@ pub struct ScenarioReport {
     pub per_fault: Vec<(FaultStep, BTreeMap<&'static str, crate::Distribution>)>,
 }
 
-/// A fault step and the group it hit (`None`: no single process, e.g. a partition).
-pub type FaultStep = (String, Option<u32>);
+/// A fault step, the group (or ensemble) it hit and the process it acted on (`None`: no
+/// single process, e.g. a partition, or not the same one in every seed).
+pub type FaultStep = (String, Option<u32>, Option<String>);
 
 /// Catch-ups kept for the chart.
 const CATCH_UPS_MAX: usize = 5000;
@@ -102,18 +103,27 @@ impl ScenarioReport {
         self.summary.add(outcome, replay);
         self.first_seed.get_or_insert(outcome.seed);
         for f in &outcome.measurements.per_fault {
-            let key = (f.step.clone(), f.group);
-            let i = match self.per_fault.iter().position(|(k, _)| *k == key) {
+            // By step: a random target differs between seeds, so it is kept only while every
+            // seed agrees on it.
+            let i = match self
+                .per_fault
+                .iter()
+                .position(|((step, group, _), _)| *step == f.step && *group == f.group)
+            {
                 Some(i) => i,
                 None => {
-                    self.per_fault.push((key, BTreeMap::new()));
+                    self.per_fault.push(((f.step.clone(), f.group, f.target.clone()), BTreeMap::new()));
                     self.per_fault.len() - 1
                 }
             };
+            if self.per_fault[i].0 .2 != f.target {
+                self.per_fault[i].0 .2 = None;
+            }
             let phases = [
                 ("fault_to_expired_ms", f.expired_ms),
                 ("fault_to_elected_ms", f.elected_ms),
                 ("fault_to_serving_ms", f.serving_ms),
+                ("fault_to_zk_leader_ms", f.zk_leader_ms),
                 ("fault_to_client_reconnect_ms", f.client_reconnect_ms),
                 ("no_master_ms", f.no_master_ms),
             ];
@@ -205,7 +215,13 @@ impl Report {
                 .collect();
             let mut counts = m.counts.clone();
             counts.insert("failed_seeds".into(), m.failed());
-            moved.extend(base.compare(&baseline::key(&m.scenario, &s.point), m.seeds, &timings, &counts));
+            moved.extend(base.compare(
+                &baseline::key(&m.scenario, &s.point),
+                &s.title(),
+                m.seeds,
+                &timings,
+                &counts,
+            ));
         }
         moved
     }
@@ -243,7 +259,7 @@ impl Report {
                 let per_fault: Vec<Value> = s
                     .per_fault
                     .iter()
-                    .map(|((step, group), phases)| {
+                    .map(|((step, group, target), phases)| {
                         let phases: Map<String, Value> = phases
                             .iter()
                             .filter_map(|(name, d)| {
@@ -252,7 +268,7 @@ impl Report {
                                 Some((name.to_string(), json!({"count": st.count, "p50": r(st.p50), "p99": r(st.p99), "max": r(st.max)})))
                             })
                             .collect();
-                        json!({"step": step, "group": group, "phases_ms": phases})
+                        json!({"step": step, "group": group, "target": target, "phases_ms": phases})
                     })
                     .collect();
                 object.insert("per_fault".into(), json!(per_fault));
@@ -386,29 +402,30 @@ impl Report {
 
     /// `junit.xml`: one test case per scenario (all its seeds), one per failing seed.
     pub fn junit(&self) -> String {
-        let (seeds, _, failed) = self.totals();
+        // Totals are the suites' own: a failing scenario's case plus each listed failing seed.
+        let tests: u64 = self.scenarios.iter().map(|s| 1 + s.summary.failing.len() as u64).sum();
+        let failures: u64 = self
+            .scenarios
+            .iter()
+            .filter(|s| s.summary.failed() > 0)
+            .map(|s| 1 + s.summary.failing.len() as u64)
+            .sum();
         let mut x = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-        let _ = writeln!(
-            x,
-            "<testsuites name=\"amqsim\" tests=\"{}\" failures=\"{}\">",
-            self.scenarios.len() as u64 + failed,
-            failed * 2
-        );
-        let _ = seeds;
+        let _ = writeln!(x, "<testsuites name=\"amqsim\" tests=\"{tests}\" failures=\"{failures}\">");
         for s in &self.scenarios {
             let m = &s.summary;
             let listed = m.failing.len() as u64;
             let _ = writeln!(
                 x,
                 "  <testsuite name=\"{}\" tests=\"{}\" failures=\"{}\">",
-                esc(&m.scenario),
+                esc(&s.title()),
                 1 + listed,
                 if m.failed() > 0 { 1 + listed } else { 0 }
             );
             let _ = write!(
                 x,
                 "    <testcase classname=\"amqsim.{0}\" name=\"{0}: seeds {1}..{2}\"",
-                esc(&m.scenario),
+                esc(&s.title()),
                 self.seeds.start,
                 self.seeds.end
             );
@@ -426,7 +443,7 @@ impl Report {
                 let _ = writeln!(
                     x,
                     "    <testcase classname=\"amqsim.{}\" name=\"seed {}\">\n      <failure message=\"{}\">replay: {}</failure>\n    </testcase>",
-                    esc(&m.scenario),
+                    esc(&s.title()),
                     f.seed,
                     esc(&f.violations.join("; ")),
                     esc(&f.replay)
@@ -481,7 +498,7 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
                 s.anchor()
             );
         }
-        h.push_str("</table>\n<p>Recovery: the first of client reconnection, time without a master, bridge outage or ZooKeeper leader, after the measured fault.</p>\n");
+        h.push_str("</table>\n<p>Recovery: the first the scenario measures of client reconnection, time without a master, bridge outage (group1 → group2), ZooKeeper leader, new master serving — after the measured fault.</p>\n");
         let summaries: Vec<(String, &Summary)> =
             self.scenarios.iter().map(|s| (s.title(), &s.summary)).collect();
         if let Some(svg) = charts::message_outcomes(&summaries) {
@@ -503,8 +520,8 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
                         "<tr class=\"moved\"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                         esc(&m.scenario),
                         esc(&m.what),
-                        if m.old.is_nan() { "–".into() } else { format!("{:.1}", m.old) },
-                        if m.new.is_nan() { "–".into() } else { format!("{:.1}", m.new) },
+                        Moved::shown(m.old),
+                        Moved::shown(m.new),
                         m.arrow(),
                         esc(&m.band)
                     );
@@ -531,15 +548,20 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
     }
 
     fn scenario_html(&self, h: &mut String, s: &ScenarioReport, moved: &[Moved]) {
-        let key = baseline::key(&s.summary.scenario, &s.point);
+        let title = s.title();
         let mark = |what: String| {
-            moved.iter().find(|m| m.scenario == key && m.what == what).map_or(String::new(), |m| {
+            moved.iter().find(|m| m.scenario == title && m.what == what).map_or(String::new(), |m| {
                 format!(" <span class=\"moved\" title=\"{}\">{} vs baseline</span>", esc(&m.band), m.arrow())
             })
         };
         let m = &s.summary;
-        let _ =
-            writeln!(h, "<section id=\"{0}\"><h2>{0}</h2><p>{1}</p>", esc(&m.scenario), esc(&s.description));
+        let _ = writeln!(
+            h,
+            "<section id=\"{}\"><h2>{}</h2><p>{}</p>",
+            s.anchor(),
+            esc(&s.title()),
+            esc(&s.description)
+        );
         let _ = writeln!(
             h,
             "<p>{} seeds, {} passed, {} failed. {}</p>",
@@ -552,15 +574,19 @@ td,th{{border:1px solid #ccc;padding:3px 8px;text-align:right}}td:first-child,th
             let _ = writeln!(h, "<figure class=\"chart\">{svg}</figure>");
         }
         if s.per_fault.len() > 1 {
-            h.push_str("<table><tr><th>fault step (group)</th><th>phase</th><th>seeds</th><th>p50</th><th>p99</th><th>max</th></tr>\n");
-            for ((step, group), phases) in &s.per_fault {
+            h.push_str("<table><tr><th>fault step (target)</th><th>phase</th><th>seeds</th><th>p50</th><th>p99</th><th>max</th></tr>\n");
+            for ((step, group, target), phases) in &s.per_fault {
+                let target = target
+                    .clone()
+                    .or_else(|| group.map(|g| format!("group {g}, varies")))
+                    .unwrap_or("–".into());
                 for (name, d) in phases {
                     let Some(st) = d.stats() else { continue };
                     let _ = writeln!(
                         h,
                         "<tr><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                         esc(step),
-                        group.map_or("–".to_string(), |g| format!("group{g}")),
+                        esc(&target),
                         name,
                         st.count,
                         ms(st.p50),

@@ -288,6 +288,11 @@ fn execute(command: Command) -> Result<ExitCode, Usage> {
                 _ => scenario.as_deref(),
             };
             let sweep = parse_sweep(&sweep)?;
+            // The scenarios with the plain `--set`s first, so their errors are not blamed on
+            // the sweep.
+            for invocation in self::invocations(name, scenario_file.as_deref(), true, &set)? {
+                invocation.load().map_err(Usage)?;
+            }
             // Every scenario at every point of the grid (one point, the settings as given,
             // without a sweep).
             let mut invocations = Vec::new();
@@ -663,15 +668,8 @@ fn report(
             moved.len()
         ));
         for m in moved.iter().take(20) {
-            output::line(&format!(
-                "  {} {} {}: {:.1} -> {:.1} ({})",
-                m.arrow(),
-                m.scenario,
-                m.what,
-                m.old,
-                m.new,
-                m.band
-            ));
+            let (old, new) = (reports::baseline::Moved::shown(m.old), reports::baseline::Moved::shown(m.new));
+            output::line(&format!("  {} {} {}: {old} -> {new} ({})", m.arrow(), m.scenario, m.what, m.band));
         }
         if moved.len() > 20 {
             output::line(&format!("  … and {} more in index.html and summary.json", moved.len() - 20));
@@ -726,12 +724,16 @@ fn parse_sweep(sweeps: &[String]) -> Result<Vec<(String, Vec<String>)>, Usage> {
         if parsed.iter().any(|(n, _)| n == name) {
             return Err(Usage(format!("--sweep: {name} is swept twice; give its values once")));
         }
-        let values: Vec<String> = values.split(',').map(|v| v.trim().to_string()).collect();
+        let values = split_values(values);
         if values.iter().any(|v| v.is_empty()) {
             return Err(Usage(format!(
                 "--sweep: {name}: expected comma-separated values, got `{values:?}`",
                 values = values.join(",")
             )));
+        }
+        if let Some(twice) = values.iter().enumerate().find_map(|(i, v)| values[..i].contains(v).then_some(v))
+        {
+            return Err(Usage(format!("--sweep: {name}: the value {twice} is given twice")));
         }
         points = points.checked_mul(values.len()).filter(|p| *p <= SWEEP_POINTS_MAX).ok_or_else(|| {
             Usage(format!("--sweep: at most {SWEEP_POINTS_MAX} combinations of values, got more"))
@@ -739,6 +741,27 @@ fn parse_sweep(sweeps: &[String]) -> Result<Vec<(String, Vec<String>)>, Usage> {
         parsed.push((name.to_string(), values));
     }
     Ok(parsed)
+}
+
+/// Comma-separated values, a comma inside brackets belonging to its value
+/// (`lan_latency_us=[100,400],[1000,2000]`).
+fn split_values(values: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut depth, mut current) = (0i32, String::new());
+    for c in values.chars() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth -= 1,
+            ',' if depth == 0 => {
+                out.push(std::mem::take(&mut current).trim().to_string());
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    out.push(current.trim().to_string());
+    out
 }
 
 /// Every combination of the swept values, the first setting varying slowest; one empty

@@ -10,8 +10,11 @@ use std::collections::BTreeMap;
 pub struct Failover {
     /// The step the times count from.
     pub step: String,
-    /// The group its target belongs to; `None` for a fault without one process (a partition).
+    /// The group its target belongs to (the ensemble's number for a ZooKeeper server); `None`
+    /// for a fault without one process (a partition).
     pub group: Option<u32>,
+    /// The process it acted on (`mq2`, `zk1`), if one.
+    pub target: Option<String>,
     /// Detection: the ZooKeeper leader expired a broker's session.
     pub expired_ms: Option<f64>,
     /// Election: a head published a newly elected master.

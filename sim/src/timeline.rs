@@ -5,7 +5,7 @@
 
 use crate::check::{serving_timeline, Context};
 use crate::history::Kind;
-use crate::spec::{Action, Target};
+use crate::spec::Action;
 use broker_model::io::ZkRole;
 use broker_model::{Observation, Time};
 use std::collections::BTreeMap;
@@ -138,6 +138,14 @@ impl Timeline {
                         clients.stop(&name(p), "connected", event.at);
                     }
                 }
+                Kind::Started => {
+                    // The crash (or host crash) that took this process down is over.
+                    for (of, crashed) in &fault_process {
+                        if crashed.is_some() && *crashed == process && !is_partition(of) {
+                            faults.stop("faults", of, event.at);
+                        }
+                    }
+                }
                 Kind::Crashed => {
                     let Some(p) = process else { continue };
                     if layout.processes[p].is_zk() {
@@ -174,18 +182,15 @@ impl Timeline {
                                 faults.stop("faults", of, event.at);
                             }
                         }
-                        Action::Restart(target) | Action::HostRestart(crate::spec::Hosts::HostOf(target)) => {
-                            // It ends the crash it names, or the crash of the process it restarts.
-                            for (of, crashed) in &fault_process {
-                                let named = matches!(target, Target::Step(s) if s == of);
-                                if !is_partition(of) && (named || (crashed.is_some() && *crashed == process))
-                                {
-                                    faults.stop("faults", of, event.at);
-                                }
-                            }
-                        }
+                        // A crash ends when its process runs again (below); a restart step
+                        // that changed nothing ends nothing.
+                        Action::Restart(_) => {}
                         Action::HostRestart(_) => {
-                            for (of, _) in fault_process.iter().filter(|(of, _)| !is_partition(of)) {
+                            // A host crash that resolved to no single process ends with the
+                            // next host restart.
+                            for (of, _) in
+                                fault_process.iter().filter(|(of, p)| !is_partition(of) && p.is_none())
+                            {
                                 faults.stop("faults", of, event.at);
                             }
                         }

@@ -111,3 +111,13 @@ fn bridges_are_lanes_of_the_timeline() {
     assert!(lanes.iter().any(|l| l.contains("(mirror)")), "{lanes:?}");
     assert!(t.bridges.iter().any(|s| s.to_ms < t.end_ms), "the crash took a bridge down: {:?}", t.bridges);
 }
+
+#[test]
+fn fault_steps_of_one_instant_each_get_an_entry() {
+    // quorum-loss kills both slaves at the same moment.
+    let outcome = run_seed(&spec("quorum-loss"), 0);
+    let steps: Vec<&str> = outcome.measurements.per_fault.iter().map(|f| f.step.as_str()).collect();
+    assert_eq!(steps, ["slave-a", "slave-b"]);
+    let targets: Vec<_> = outcome.measurements.per_fault.iter().map(|f| f.target.clone()).collect();
+    assert_ne!(targets[0], targets[1], "two different slaves: {targets:?}");
+}

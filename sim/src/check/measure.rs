@@ -37,7 +37,14 @@ use std::collections::{BTreeMap, BTreeSet};
 pub fn measure(context: &Context<'_>) -> Measurements {
     let mut m = Measurements { latency: latency(context), catch_up: catch_up(context), ..Default::default() };
     if let Some(fault_at) = measured_step_time(context) {
-        m.failover = Some(failover(context, fault_at, None));
+        let id =
+            context.spec.measure_from.clone().or_else(|| context.spec.steps.first().map(|s| s.id.clone()));
+        let step = context
+            .history
+            .events
+            .iter()
+            .find(|e| matches!(&e.kind, Kind::Step { id: s } if Some(s) == id.as_ref()));
+        m.failover = step.map(|step| failover(context, step, None));
         m.bridges = bridges(context, fault_at, &mut m.bridge_waits);
     }
     m.per_fault = per_fault(context);
@@ -70,16 +77,20 @@ fn per_fault(context: &Context<'_>) -> Vec<Failover> {
                 )
         })
     };
-    let faults: Vec<Time> = context
+    let faults: Vec<&crate::history::Event> = context
         .history
         .events
         .iter()
         .filter(|e| matches!(&e.kind, Kind::Step { id } if is_fault(id)))
-        .map(|e| e.at)
         .collect();
-    let mut times: Vec<Time> = faults.clone();
-    times.dedup();
-    times.iter().enumerate().map(|(i, at)| failover(context, *at, times.get(i + 1).copied())).collect()
+    // Each fault step up to the next one that fired later (steps of one instant share a window).
+    faults
+        .iter()
+        .map(|step| {
+            let until = faults.iter().map(|f| f.at).find(|at| *at > step.at);
+            failover(context, step, until)
+        })
+        .collect()
 }
 
 /// For every broker restart step: the time until that broker caught up, and the bytes it
@@ -115,7 +126,8 @@ fn catch_up(context: &Context<'_>) -> Vec<CatchUp> {
 
 /// The failover phases after the fault at `fault_at`, counting only what happened before
 /// `until` (the next fault) when given.
-fn failover(context: &Context<'_>, fault_at: Time, until: Option<Time>) -> Failover {
+fn failover(context: &Context<'_>, step: &crate::history::Event, until: Option<Time>) -> Failover {
+    let fault_at = step.at;
     let broker_sessions: BTreeSet<_> = context
         .history
         .events
@@ -127,15 +139,14 @@ fn failover(context: &Context<'_>, fault_at: Time, until: Option<Time>) -> Failo
         .collect();
     // The group the fault hit (a broker's group, or a ZooKeeper server's ensemble): elections
     // and masters elsewhere are not this failover.
-    let step =
-        context.history.events.iter().find(|e| e.at == fault_at && matches!(e.kind, Kind::Step { .. }));
-    let fault_group = step.and_then(|e| e.process).and_then(|p| context.layout.processes[p].ensemble());
+    let fault_group = step.process.and_then(|p| context.layout.processes[p].ensemble());
     let mut f = Failover {
-        step: match step.map(|e| &e.kind) {
-            Some(Kind::Step { id }) => id.clone(),
+        step: match &step.kind {
+            Kind::Step { id } => id.clone(),
             _ => String::new(),
         },
         group: fault_group,
+        target: step.process.map(|p| context.layout.processes[p].name.clone()),
         ..Default::default()
     };
     let in_group = |p: Option<usize>| {
