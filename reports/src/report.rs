@@ -119,15 +119,7 @@ impl ScenarioReport {
             if self.per_fault[i].0 .2 != f.target {
                 self.per_fault[i].0 .2 = None;
             }
-            let phases = [
-                ("fault_to_expired_ms", f.expired_ms),
-                ("fault_to_elected_ms", f.elected_ms),
-                ("fault_to_serving_ms", f.serving_ms),
-                ("fault_to_zk_leader_ms", f.zk_leader_ms),
-                ("fault_to_client_reconnect_ms", f.client_reconnect_ms),
-                ("no_master_ms", f.no_master_ms),
-            ];
-            for (name, value) in phases {
+            for (name, value) in f.phases() {
                 if let Some(v) = value {
                     self.per_fault[i].1.entry(name).or_default().add(v);
                 }

@@ -33,6 +33,22 @@ pub struct Failover {
     pub clients_not_reconnected: u32,
 }
 
+impl Failover {
+    /// Every phase by its timing name (`run --json`'s `timings_ms` keys), in the order they
+    /// happen.
+    pub fn phases(&self) -> [(&'static str, Option<f64>); 7] {
+        [
+            ("fault_to_expired_ms", self.expired_ms),
+            ("fault_to_elected_ms", self.elected_ms),
+            ("fault_to_serving_ms", self.serving_ms),
+            ("fault_to_zk_leader_ms", self.zk_leader_ms),
+            ("fault_to_client_reconnect_ms", self.client_reconnect_ms),
+            ("fault_to_first_send_ok_ms", self.first_send_ok_ms),
+            ("no_master_ms", self.no_master_ms),
+        ]
+    }
+}
+
 /// Send → delivery latency of one destination, ms.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Latency {
@@ -112,16 +128,7 @@ impl Measurements {
             measures.insert(format!("transfer_mb:{}", c.step), c.transfer_mb);
         }
         if let Some(f) = &self.failover {
-            let phases = [
-                ("fault_to_expired_ms", f.expired_ms),
-                ("fault_to_elected_ms", f.elected_ms),
-                ("fault_to_serving_ms", f.serving_ms),
-                ("fault_to_zk_leader_ms", f.zk_leader_ms),
-                ("fault_to_client_reconnect_ms", f.client_reconnect_ms),
-                ("fault_to_first_send_ok_ms", f.first_send_ok_ms),
-                ("no_master_ms", f.no_master_ms),
-            ];
-            for (name, value) in phases {
+            for (name, value) in f.phases() {
                 if let Some(v) = value {
                     timings.insert(name.to_string(), v);
                 }
