@@ -13,7 +13,7 @@
 //!   live host is answered with a reset.
 
 use crate::history::{History, Kind};
-use crate::queue::EventQueue;
+use crate::queue::{EventQueue, Lane};
 use crate::small_map::SmallMap;
 use crate::spec::{Action, Hosts, Settings, Spec, Target};
 use crate::topology::{Layout, ProcessKind};
@@ -282,7 +282,7 @@ impl World {
 
     fn schedule(&mut self, at: Time, event: Event) {
         assert!(at >= self.now, "event scheduled in the past");
-        self.queue.push(at, event);
+        self.queue.push(Lane::Soon, at, event);
     }
 
     /// Starts every process and schedules the steps that have absolute times.
@@ -352,6 +352,7 @@ impl World {
                     armed.queued = Some((armed.at, armed.seq));
                     let (at, seq) = (armed.at, armed.seq);
                     self.queue.push_numbered(
+                        Lane::Timers,
                         at,
                         seq,
                         Event::Timer { process, incarnation, timer, generation, seq },
@@ -618,6 +619,7 @@ impl World {
                 let armed = Armed { generation, at, seq, queued: Some((at, seq)) };
                 self.procs[process].timers.insert(timer, armed);
                 self.queue.push_numbered(
+                    Lane::Timers,
                     at,
                     seq,
                     Event::Timer { process, incarnation, timer, generation, seq },
