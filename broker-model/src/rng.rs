@@ -39,6 +39,20 @@ impl Rng {
         }
     }
 
+    /// Uniform in a range prepared once ([`Uniform`]): the same number `range_inclusive` would
+    /// draw from the same stream, without recomputing the rejection zone (a division) per draw.
+    pub fn draw(&mut self, uniform: &Uniform) -> u64 {
+        match uniform.zone {
+            None => uniform.low + self.inner.next_u64() % uniform.span,
+            Some(zone) => loop {
+                let x = self.inner.next_u64();
+                if x < zone {
+                    return uniform.low + x % uniform.span;
+                }
+            },
+        }
+    }
+
     /// Uniform in `[low, high]` (inclusive), for ranges written as min/max in scenarios.
     pub fn range_inclusive(&mut self, low: u64, high: u64) -> u64 {
         assert!(low <= high, "empty range {low}..={high}");
@@ -61,6 +75,28 @@ impl Rng {
     }
 }
 
+/// An inclusive range `[low, high]` prepared for many draws ([`Rng::draw`]): a link's latency,
+/// a disk's fsync time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Uniform {
+    low: u64,
+    span: u64,
+    /// Draws at or above it are rejected; `None` for the full range (drawn as
+    /// `range_inclusive` draws it, by remainder).
+    zone: Option<u64>,
+}
+
+impl Uniform {
+    pub fn inclusive(low: u64, high: u64) -> Uniform {
+        assert!(low <= high, "empty range {low}..={high}");
+        if high == u64::MAX {
+            return Uniform { low, span: (high - low).max(1), zone: None };
+        }
+        let span = high + 1 - low;
+        Uniform { low, span, zone: Some(u64::MAX - (u64::MAX % span)) }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +111,20 @@ mod tests {
         let zs: Vec<u64> = (0..4).map(|_| c.next_u64()).collect();
         assert_eq!(xs, ys);
         assert_ne!(xs, zs);
+    }
+
+    #[test]
+    fn a_prepared_range_draws_what_range_inclusive_draws() {
+        let ranges =
+            [(0, 0), (10, 13), (200, 600), (1, 1 << 40), (7, u64::MAX), (0, u64::MAX - 1), (0, u64::MAX)];
+        for (low, high) in ranges {
+            let mut a = Rng::new(3, 9);
+            let mut b = Rng::new(3, 9);
+            let uniform = Uniform::inclusive(low, high);
+            for _ in 0..500 {
+                assert_eq!(a.draw(&uniform), b.range_inclusive(low, high), "{low}..={high}");
+            }
+        }
     }
 
     #[test]

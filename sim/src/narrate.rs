@@ -53,15 +53,22 @@ macro_rules! emit {
 
 /// Whether any subscriber could want an event at all (every narrated event is INFO or finer):
 /// one atomic load, so batch runs skip even classifying the event.
+#[inline]
 fn wanted() -> bool {
     tracing::level_enabled!(tracing::Level::INFO)
 }
 
-/// An input delivered to `process` (from `peer`, when it came over a connection).
+/// An input delivered to `process` (from `peer`, when it came over a connection). The level
+/// check is inlined into the world's loop; the narration is not.
+#[inline]
 pub fn input(now: Time, process: &str, peer: impl FnOnce() -> Option<String>, input: &Input) {
-    if !wanted() {
-        return;
+    if wanted() {
+        narrate_input(now, process, peer, input);
     }
+}
+
+#[inline(never)]
+fn narrate_input(now: Time, process: &str, peer: impl FnOnce() -> Option<String>, input: &Input) {
     NOW_US.with(|t| t.set(now.as_us()));
     emit!(
         input.trace_kind(),
@@ -75,10 +82,15 @@ pub fn input(now: Time, process: &str, peer: impl FnOnce() -> Option<String>, in
 }
 
 /// Something a process reported.
+#[inline]
 pub fn observation(now: Time, process: &str, observation: &Observation, host: impl Fn(HostId) -> String) {
-    if !wanted() {
-        return;
+    if wanted() {
+        narrate_observation(now, process, observation, host);
     }
+}
+
+#[inline(never)]
+fn narrate_observation(now: Time, process: &str, observation: &Observation, host: impl Fn(HostId) -> String) {
     NOW_US.with(|t| t.set(now.as_us()));
     // A bridge's URI by its host's name (`mqhost2:61617`), as an operator's config names it.
     let text = match observation {

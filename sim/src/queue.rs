@@ -180,14 +180,25 @@ impl<T> EventQueue<T> {
         }
     }
 
+    #[cfg(test)]
     pub fn peek_time(&mut self) -> Option<Time> {
         let lane = self.next_lane()?;
         self.lanes[lane].first().map(time_of)
     }
 
+    #[cfg(test)]
     pub fn pop(&mut self) -> Option<(Time, T)> {
+        self.pop_due(Time::from_us(u64::MAX))
+    }
+
+    /// Pops the next event if it is due at or before `at` (one look at the heads instead of a
+    /// peek and a pop).
+    pub fn pop_due(&mut self, at: Time) -> Option<(Time, T)> {
         let lane = self.next_lane()?;
         let top = self.lanes[lane].first().expect("a lane with a head");
+        if time_of(top) > at {
+            return None;
+        }
         self.lanes[lane].pop();
         self.last = top;
         let slot = slot_of(top);

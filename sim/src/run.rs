@@ -3,7 +3,7 @@
 use crate::check::{self, Context};
 use crate::outcome::{Outcome, Violation};
 use crate::spec::Spec;
-use crate::world::World;
+use crate::world::{Stop, World};
 use broker_model::Time;
 use std::time::Duration;
 
@@ -68,22 +68,16 @@ async fn simulate(spec: Spec, seed: u64, options: RunOptions) -> Outcome {
     world.history.keep_messages = options.keep_history;
     world.boot();
     let mut end = Time::from_ms(spec.duration_ms);
-    let mut livelock = None;
-    while let Some(at) = world.next_event_time(end) {
-        if options.cancel.as_ref().is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
-            // Interrupted (Ctrl-C): the outcome is marked and a batch drops it.
-            return Outcome::cancelled(&spec, seed);
-        }
-        if let Err(stuck) = world.step_until(at) {
-            livelock = Some(stuck);
-            break;
-        }
-    }
-    match livelock {
+    let livelock = match world.run_until(end, options.cancel.as_deref()) {
+        Ok(()) => None,
+        // Interrupted (Ctrl-C): the outcome is marked and a batch drops it.
+        Err(Stop::Cancelled) => return Outcome::cancelled(&spec, seed),
         // The checkers judge the run as far as it got.
-        Some(stuck) => end = stuck.at,
-        None => world.step_until(end).expect("no event is due at the end after the loop"),
-    }
+        Err(Stop::Livelock(stuck)) => {
+            end = stuck.at;
+            Some(stuck)
+        }
+    };
     // The world keeps its own clock; nothing in a run reads madsim's (the trace's timer reads
     // the world's time), so madsim's clock is advanced once, to where the run ended, instead
     // of one `sleep_until` per distinct event time (a third of a run's cost).

@@ -36,10 +36,6 @@ impl<K: Ord, V> SmallMap<K, V> {
         self.position(key).map(|i| &self.entries[i].1)
     }
 
-    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        self.position(key).map(|i| &mut self.entries[i].1)
-    }
-
     /// Inserts or replaces; returns the value replaced.
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
         match self.find(&key) {
@@ -55,13 +51,53 @@ impl<K: Ord, V> SmallMap<K, V> {
         self.position(key).map(|i| self.entries.remove(i).1)
     }
 
-    pub fn clear(&mut self) {
-        self.entries.clear();
-    }
-
     /// Takes every entry, in key order.
     pub fn take(&mut self) -> Vec<(K, V)> {
         std::mem::take(&mut self.entries)
+    }
+}
+
+/// A map that is never iterated (a process's armed timers, looked up by a nested-enum id on
+/// every timer effect and firing): a hash map under a fixed hasher. It offers no iteration, so
+/// nothing a run does can depend on its order, and a lookup hashes the id once instead of
+/// comparing it with every entry.
+#[derive(Debug, Clone)]
+pub struct Unordered<K, V> {
+    #[allow(clippy::disallowed_types)] // never iterated: the type offers no way to
+    map: std::collections::HashMap<K, V, std::hash::BuildHasherDefault<crate::trace::Fnv>>,
+}
+
+impl<K, V> Default for Unordered<K, V> {
+    fn default() -> Self {
+        Unordered { map: Default::default() }
+    }
+}
+
+impl<K: Eq + std::hash::Hash, V> Unordered<K, V> {
+    pub fn get(&self, key: &K) -> Option<&V> {
+        self.map.get(key)
+    }
+
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        self.map.get_mut(key)
+    }
+
+    /// Inserts or replaces; returns the value replaced.
+    pub fn insert(&mut self, key: K, value: V) -> Option<V> {
+        self.map.insert(key, value)
+    }
+
+    pub fn remove(&mut self, key: &K) -> Option<V> {
+        self.map.remove(key)
+    }
+
+    pub fn clear(&mut self) {
+        self.map.clear();
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.map.len()
     }
 }
 
@@ -87,6 +123,21 @@ mod tests {
             let taken = small.take();
             let expected: Vec<(u8, u32)> = reference.into_iter().collect();
             prop_assert_eq!(taken, expected);
+        }
+
+        /// Whatever the operations, every insert, removal and lookup answers as a BTreeMap's.
+        #[test]
+        fn unordered_answers_as_a_btree_map(ops in prop::collection::vec((0u8..3, 0u8..40, any::<u32>()), 0..300)) {
+            let mut small = Unordered::default();
+            let mut reference = BTreeMap::new();
+            for (op, key, value) in ops {
+                match op {
+                    0 => prop_assert_eq!(small.insert(key, value), reference.insert(key, value)),
+                    1 => prop_assert_eq!(small.remove(&key), reference.remove(&key)),
+                    _ => prop_assert_eq!(small.get(&key), reference.get(&key)),
+                }
+                prop_assert_eq!(small.len(), reference.len());
+            }
         }
     }
 }

@@ -14,7 +14,7 @@
 
 use crate::history::{History, Kind};
 use crate::queue::{EventQueue, Lane};
-use crate::small_map::SmallMap;
+use crate::small_map::{SmallMap, Unordered};
 use crate::spec::{Action, Hosts, Settings, Spec, Target};
 use crate::topology::{Layout, ProcessKind};
 use crate::trace::Trace;
@@ -23,10 +23,11 @@ use broker_model::client::Client;
 use broker_model::io::{CloseReason, ConnectError};
 use broker_model::messaging::Msg;
 use broker_model::node::Node;
-use broker_model::rng::Rng;
+use broker_model::rng::{Rng, Uniform};
 use broker_model::zk::server::ZkServer;
 use broker_model::{ConnId, Effect, HostId, Input, Message, Record, Time, TimerId};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::AtomicBool;
 
 /// A process's disk: `records` is what the process wrote (the page cache included, so it
 /// survives `kill -9`); `synced_len` of them are on the platter and survive losing the host.
@@ -50,8 +51,8 @@ struct Proc {
     /// died never completes.
     disk_epoch: u32,
     disk: Disk,
-    /// Armed timers.
-    timers: SmallMap<TimerId, Armed>,
+    /// Armed timers (never iterated, so kept in no order).
+    timers: Unordered<TimerId, Armed>,
     /// This process's connection ids → index into `World::conns`.
     conns: SmallMap<ConnId, usize>,
 }
@@ -96,6 +97,10 @@ struct Direction {
     last_arrival: Time,
     /// When the sender's link is free again (bandwidth).
     tx_free: Time,
+    /// Packets on the wire, in arrival order: arrivals on one direction never decrease and
+    /// equal times keep their order, so each `Deliver` event takes the front one. The packet
+    /// waits here instead of riding in the event, which keeps every event small.
+    in_flight: VecDeque<Packet>,
     stalled: VecDeque<Packet>,
 }
 
@@ -110,10 +115,11 @@ struct Conn {
 }
 
 enum Event {
+    /// An input the world makes for a process at once (rare: a port already taken).
     Input {
         process: usize,
         incarnation: u32,
-        input: Input,
+        input: Box<Input>,
     },
     Timer {
         process: usize,
@@ -134,10 +140,10 @@ enum Event {
         conn: usize,
         refused: bool,
     },
+    /// The packet at the front of `conn`'s direction `dir` arrives.
     Deliver {
         conn: usize,
         dir: usize,
-        packet: Packet,
     },
     Step {
         index: usize,
@@ -181,6 +187,17 @@ fn events_max(spec: &Spec) -> u64 {
         + EVENTS_PER_MESSAGE_MAX * messages.ceil() as u64
 }
 
+/// How often (in events handled) a run looks whether it was cancelled (Ctrl-C): a few
+/// milliseconds of wall time.
+pub const CANCEL_CHECK_EVENTS: u64 = 4096;
+
+/// Why [`World::run_until`] stopped before its end.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    Livelock(Livelock),
+    Cancelled,
+}
+
 /// The run stopped making progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Livelock {
@@ -210,6 +227,10 @@ pub struct World {
     cuts: BTreeMap<(HostId, HostId), u32>,
     /// The environment's draws: latencies, fsync times.
     rng: Rng,
+    /// The settings' ranges of those draws, prepared once.
+    loopback_latency: Uniform,
+    lan_latency: Uniform,
+    fsync: Uniform,
     /// The fault schedule's own draws (step times, random targets), so a seed's faults stay
     /// where they are when the model changes how many latencies it draws.
     faults: Rng,
@@ -246,7 +267,7 @@ impl World {
                 pauses: 0,
                 disk_epoch: 0,
                 disk: Disk::default(),
-                timers: SmallMap::default(),
+                timers: Unordered::default(),
                 conns: SmallMap::default(),
             })
             .collect();
@@ -265,6 +286,9 @@ impl World {
             partitions: BTreeMap::new(),
             cuts: BTreeMap::new(),
             rng: Rng::new(seed, u64::MAX),
+            loopback_latency: uniform(spec.settings.loopback_latency_us),
+            lan_latency: uniform(spec.settings.lan_latency_us),
+            fsync: uniform(spec.settings.fsync_us),
             faults: Rng::new(seed, u64::MAX - 1),
             timer_generation: 0,
             step_targets: BTreeMap::new(),
@@ -299,16 +323,15 @@ impl World {
         }
     }
 
-    /// The time of the next event, if any before `end`.
-    pub fn next_event_time(&mut self, end: Time) -> Option<Time> {
-        self.queue.peek_time().filter(|t| *t <= end)
-    }
-
-    /// Processes every event at the head of the queue that is due at `at`. Stops with a
-    /// [`Livelock`] when simulated time stops advancing or the run's event cap is reached.
-    pub fn step_until(&mut self, at: Time) -> Result<(), Livelock> {
-        while self.queue.peek_time().is_some_and(|t| t <= at) {
-            let (time, event) = self.queue.pop().expect("peeked");
+    /// Processes every event due at or before `end`, in order, and leaves the clock at `end`.
+    /// Stops early with [`Stop::Livelock`] when simulated time stops advancing or the run's
+    /// event cap is reached, or with [`Stop::Cancelled`] when `cancel` is set (looked at every
+    /// [`CANCEL_CHECK_EVENTS`] events).
+    pub fn run_until(&mut self, end: Time, cancel: Option<&AtomicBool>) -> Result<(), Stop> {
+        if cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
+            return Err(Stop::Cancelled);
+        }
+        while let Some((time, event)) = self.queue.pop_due(end) {
             if time == self.now {
                 self.instant_events += 1;
             } else {
@@ -317,14 +340,21 @@ impl World {
             self.events_handled += 1;
             self.now = time;
             if self.instant_events > EVENTS_PER_INSTANT_MAX {
-                return Err(Livelock { at: time, events: self.instant_events, same_instant: true });
+                let stuck = Livelock { at: time, events: self.instant_events, same_instant: true };
+                return Err(Stop::Livelock(stuck));
             }
             if self.events_handled > self.events_max {
-                return Err(Livelock { at: time, events: self.events_handled, same_instant: false });
+                let stuck = Livelock { at: time, events: self.events_handled, same_instant: false };
+                return Err(Stop::Livelock(stuck));
+            }
+            if self.events_handled.is_multiple_of(CANCEL_CHECK_EVENTS)
+                && cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+            {
+                return Err(Stop::Cancelled);
             }
             self.handle(event);
         }
-        self.now = at;
+        self.now = end;
         Ok(())
     }
 
@@ -332,7 +362,7 @@ impl World {
         match event {
             Event::Input { process, incarnation, input } => {
                 if self.procs[process].incarnation == incarnation {
-                    self.deliver(process, input);
+                    self.deliver(process, *input);
                 }
             }
             Event::Timer { process, incarnation, timer, generation, seq } => {
@@ -371,7 +401,11 @@ impl World {
             Event::SynArrive { conn } => self.on_syn_arrive(conn),
             Event::SynRetry { conn } => self.send_syn(conn),
             Event::SynAck { conn, refused } => self.on_syn_ack(conn, refused),
-            Event::Deliver { conn, dir, packet } => self.on_packet(conn, dir, packet),
+            Event::Deliver { conn, dir } => {
+                let packet =
+                    self.conns[conn].dirs[dir].in_flight.pop_front().expect("a packet per Deliver event");
+                self.on_packet(conn, dir, packet)
+            }
             Event::Step { index } => self.run_step(index),
             Event::Resume { process, pause } => {
                 if self.procs[process].pauses == pause {
@@ -467,7 +501,7 @@ impl World {
             if self.path_up(host, peer_host) {
                 self.conns[conn].dirs[dir].stalled.clear();
                 let at = self.arrival(conn, dir, 0);
-                self.schedule(at, Event::Deliver { conn, dir, packet: Packet::Rst });
+                self.transmit(at, conn, dir, Packet::Rst);
             } else {
                 self.conns[conn].dirs[dir].stalled.push_back(Packet::Rst);
             }
@@ -556,7 +590,7 @@ impl World {
             Effect::Listen { port } => match self.listeners.get(&(host, port)) {
                 Some(owner) if *owner != process => {
                     let input = Input::ListenFailed { port };
-                    self.schedule(self.now, Event::Input { process, incarnation, input });
+                    self.schedule(self.now, Event::Input { process, incarnation, input: Box::new(input) });
                 }
                 _ => {
                     self.listeners.insert((host, port), process);
@@ -639,8 +673,7 @@ impl World {
             }
             Effect::Sync { token } => {
                 let len = self.procs[process].disk.records.len();
-                let (low, high) = self.settings.fsync_us;
-                let at = self.now.add_us(self.rng.range_inclusive(low, high));
+                let at = self.now.add_us(self.rng.draw(&self.fsync));
                 let disk_epoch = self.procs[process].disk_epoch;
                 self.schedule(at, Event::SyncDone { process, incarnation, disk_epoch, len, token });
             }
@@ -676,9 +709,8 @@ impl World {
     }
 
     fn latency(&mut self, from: HostId, to: HostId) -> u64 {
-        let (low, high) =
-            if from == to { self.settings.loopback_latency_us } else { self.settings.lan_latency_us };
-        self.rng.range_inclusive(low, high)
+        let range = if from == to { &self.loopback_latency } else { &self.lan_latency };
+        self.rng.draw(range)
     }
 
     /// When a packet of `bytes` sent now on `dir` arrives: it leaves when the link is free,
@@ -703,7 +735,14 @@ impl World {
             return;
         }
         let at = self.arrival(conn, dir, packet_size(&packet));
-        self.schedule(at, Event::Deliver { conn, dir, packet });
+        self.transmit(at, conn, dir, packet);
+    }
+
+    /// Puts a packet on the wire of `conn`'s direction `dir`, arriving at `at` (from
+    /// [`World::arrival`], so never before the packets already on it).
+    fn transmit(&mut self, at: Time, conn: usize, dir: usize, packet: Packet) {
+        self.conns[conn].dirs[dir].in_flight.push_back(packet);
+        self.schedule(at, Event::Deliver { conn, dir });
     }
 
     /// Sends (or retransmits) a connection's SYN. SYN and SYN-ACK both need a path and a live
@@ -798,7 +837,7 @@ impl World {
             let sender_host = self.procs[sender.process].host;
             if matches!(packet, Packet::Data(_)) && sender.open && self.path_up(receiver_host, sender_host) {
                 let at = self.arrival(conn, 1 - dir, 0);
-                self.schedule(at, Event::Deliver { conn, dir: 1 - dir, packet: Packet::Rst });
+                self.transmit(at, conn, 1 - dir, Packet::Rst);
             }
             return;
         }
@@ -831,7 +870,7 @@ impl World {
                 let stalled = std::mem::take(&mut self.conns[conn].dirs[dir].stalled);
                 for packet in stalled {
                     let at = self.arrival(conn, dir, packet_size(&packet));
-                    self.schedule(at, Event::Deliver { conn, dir, packet });
+                    self.transmit(at, conn, dir, packet);
                 }
             }
         }
@@ -1127,6 +1166,10 @@ fn followers(spec: &Spec) -> Vec<Vec<usize>> {
         }
     }
     followers
+}
+
+fn uniform((low, high): (u64, u64)) -> Uniform {
+    Uniform::inclusive(low, high)
 }
 
 fn packet_size(packet: &Packet) -> u64 {

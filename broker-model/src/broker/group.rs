@@ -21,9 +21,8 @@ impl Instance {
         if self.joining {
             assert!(self.my_name.is_none(), "joining with a member znode already");
         }
-        if let Some(name) = &self.my_name {
-            assert!(crate::elector::is_member_name(name), "not a member name: {name}");
-        }
+        // `my_name` is checked where it is set, from the created znode's path
+        // (`eid_of_node_name`), and never changes until it is cleared.
         if !self.zk.is_connected() {
             assert!(self.zk_ops.is_empty(), "ZooKeeper requests outstanding without a session");
         }
