@@ -83,8 +83,14 @@ impl<K: Eq + std::hash::Hash, V> Unordered<K, V> {
     }
 
     /// Inserts or replaces; returns the value replaced.
+    #[cfg(test)]
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {
         self.map.insert(key, value)
+    }
+
+    /// The key's place, occupied or vacant: one lookup to read and then set it.
+    pub fn entry(&mut self, key: K) -> std::collections::hash_map::Entry<'_, K, V> {
+        self.map.entry(key)
     }
 
     pub fn remove(&mut self, key: &K) -> Option<V> {

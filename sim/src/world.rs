@@ -26,6 +26,7 @@ use broker_model::node::Node;
 use broker_model::rng::{Rng, Uniform};
 use broker_model::zk::server::ZkServer;
 use broker_model::{ConnId, Effect, HostId, Input, Message, Record, Time, TimerId};
+use std::collections::hash_map::Entry;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::AtomicBool;
 
@@ -86,6 +87,8 @@ enum Packet {
 #[derive(Debug, Clone, Copy)]
 struct End {
     process: usize,
+    /// The process's host (a process never moves).
+    host: HostId,
     incarnation: u32,
     local: ConnId,
     /// False once the process closed or lost this end.
@@ -497,7 +500,7 @@ impl World {
             }
             // The kernel answers for the dead process: the peer sees a reset, at once if it is
             // reachable, or after the heal, behind what was already queued.
-            let peer_host = self.procs[self.conns[conn].ends[1 - dir].process].host;
+            let peer_host = self.conns[conn].ends[1 - dir].host;
             if self.path_up(host, peer_host) {
                 self.conns[conn].dirs[dir].stalled.clear();
                 let at = self.arrival(conn, dir, 0);
@@ -602,9 +605,14 @@ impl World {
                 }
             }
             Effect::Connect { conn: local, target } => {
-                let end = End { process, incarnation, local, open: true };
-                let placeholder =
-                    End { process: usize::MAX, incarnation: 0, local: ConnId::In(0), open: false };
+                let end = End { process, host, incarnation, local, open: true };
+                let placeholder = End {
+                    process: usize::MAX,
+                    host: target.host,
+                    incarnation: 0,
+                    local: ConnId::In(0),
+                    open: false,
+                };
                 let index = self.conns.len();
                 self.conns.push(Conn {
                     ends: [end, placeholder],
@@ -640,18 +648,27 @@ impl World {
             Effect::SetTimer { timer, at } => {
                 let at = at.max(self.now);
                 let seq = self.queue.next_seq();
-                if let Some(armed) = self.procs[process].timers.get_mut(&timer) {
-                    if armed.queued.is_some_and(|queued| queued.0 <= at) {
+                let slot = match self.procs[process].timers.entry(timer) {
+                    Entry::Occupied(mut armed) if armed.get().queued.is_some_and(|queued| queued.0 <= at) => {
                         // Its queued fire event will carry it on to `at`.
+                        let armed = armed.get_mut();
                         armed.at = at;
                         armed.seq = seq;
                         return;
                     }
-                }
+                    slot => slot,
+                };
                 self.timer_generation += 1;
                 let generation = self.timer_generation;
                 let armed = Armed { generation, at, seq, queued: Some((at, seq)) };
-                self.procs[process].timers.insert(timer, armed);
+                match slot {
+                    Entry::Occupied(mut old) => {
+                        old.insert(armed);
+                    }
+                    Entry::Vacant(free) => {
+                        free.insert(armed);
+                    }
+                }
                 self.queue.push_numbered(
                     Lane::Timers,
                     at,
@@ -716,8 +733,8 @@ impl World {
     /// When a packet of `bytes` sent now on `dir` arrives: it leaves when the link is free,
     /// takes its transmission time at the link's bandwidth, then the latency; FIFO per direction.
     fn arrival(&mut self, conn: usize, dir: usize, bytes: u64) -> Time {
-        let from = self.procs[self.conns[conn].ends[dir].process].host;
-        let to = self.procs[self.conns[conn].ends[1 - dir].process].host;
+        let from = self.conns[conn].ends[dir].host;
+        let to = self.conns[conn].ends[1 - dir].host;
         let mbit = if from == to { self.settings.loopback_mbit_per_s } else { self.settings.lan_mbit_per_s };
         let transmit_us = bytes * 8 / mbit.max(1);
         let depart = self.now.max(self.conns[conn].dirs[dir].tx_free).add_us(transmit_us);
@@ -728,8 +745,8 @@ impl World {
     }
 
     fn send_packet(&mut self, conn: usize, dir: usize, packet: Packet) {
-        let from = self.procs[self.conns[conn].ends[dir].process].host;
-        let to = self.procs[self.conns[conn].ends[1 - dir].process].host;
+        let from = self.conns[conn].ends[dir].host;
+        let to = self.conns[conn].ends[1 - dir].host;
         if !self.conns[conn].dirs[dir].stalled.is_empty() || !self.path_up(from, to) {
             self.conns[conn].dirs[dir].stalled.push_back(packet);
             return;
@@ -804,7 +821,8 @@ impl World {
             self.next_in_conn += 1;
             let local = ConnId::In(self.next_in_conn);
             let incarnation = self.procs[process].incarnation;
-            self.conns[conn].ends[1] = End { process, incarnation, local, open: true };
+            let host = self.procs[process].host;
+            self.conns[conn].ends[1] = End { process, host, incarnation, local, open: true };
             self.conns[conn].established = true;
             self.procs[process].conns.insert(local, conn);
             self.deliver(process, Input::Accepted { conn: local, port });
@@ -833,8 +851,8 @@ impl World {
         if !alive || !receiver.open {
             // Data for a socket that no longer exists: the receiving kernel resets the sender.
             let sender = self.conns[conn].ends[dir];
-            let receiver_host = self.procs[receiver.process].host;
-            let sender_host = self.procs[sender.process].host;
+            let receiver_host = receiver.host;
+            let sender_host = sender.host;
             if matches!(packet, Packet::Data(_)) && sender.open && self.path_up(receiver_host, sender_host) {
                 let at = self.arrival(conn, 1 - dir, 0);
                 self.transmit(at, conn, 1 - dir, Packet::Rst);
@@ -862,8 +880,8 @@ impl World {
                 if self.conns[conn].dirs[dir].stalled.is_empty() {
                     continue;
                 }
-                let from = self.procs[self.conns[conn].ends[dir].process].host;
-                let to = self.procs[self.conns[conn].ends[1 - dir].process].host;
+                let from = self.conns[conn].ends[dir].host;
+                let to = self.conns[conn].ends[1 - dir].host;
                 if !self.path_up(from, to) {
                     continue;
                 }

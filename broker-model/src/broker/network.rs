@@ -66,13 +66,16 @@ impl Network {
         if self.bridges.is_empty() && self.mirrors.is_empty() {
             return;
         }
+        // A bridge's invariants include its forwarder's; a mirror's are checked here.
         for bridge in self.bridges.values() {
             bridge.invariants();
+        }
+        for mirror in self.mirrors.values() {
+            mirror.invariants();
         }
         let forwarders =
             self.bridges.values().filter_map(|b| b.forwarder.as_ref()).chain(self.mirrors.values());
         for f in forwarders {
-            f.invariants();
             for (consumer, demand) in &f.demand {
                 let runs = destinations.queues.get(&demand.slot).is_some_and(|q| q.has_consumer(*consumer));
                 assert!(runs, "demand for {} without its network consumer", demand.dest);
