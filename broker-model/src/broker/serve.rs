@@ -193,8 +193,13 @@ fn deliver_new(master: &mut MasterStore, msg: Msg, fx: &mut Vec<Effect>) {
 }
 
 /// A batch is done: its messages reach their destinations and sync sends get their responses.
-pub(super) fn complete(master: &mut MasterStore, ops: Vec<Pending>, fx: &mut Vec<Effect>) {
-    for op in ops {
+/// Completes a batch's operations in order; returns its emptied buffer for the next batch.
+pub(super) fn complete(
+    master: &mut MasterStore,
+    mut ops: Vec<Pending>,
+    fx: &mut Vec<Effect>,
+) -> Vec<Pending> {
+    for op in ops.drain(..) {
         match op.op {
             LogOp::Add { msg } => deliver_new(master, msg, fx),
             LogOp::AddSub { topic, sub } => {
@@ -204,6 +209,7 @@ pub(super) fn complete(master: &mut MasterStore, ops: Vec<Pending>, fx: &mut Vec
         }
         respond(master, op.reply, fx);
     }
+    ops
 }
 
 pub(super) fn dispatch(master: &mut MasterStore, slot: &Dest, fx: &mut Vec<Effect>) {

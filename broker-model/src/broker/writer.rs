@@ -30,12 +30,15 @@ pub(super) struct Batch {
 pub(super) struct Writer {
     pub(super) queue: VecDeque<Pending>,
     pub(super) blocked: Option<Batch>,
+    /// A finished batch's emptied buffer, for the next batch (no allocation per batch).
+    pub(super) spare: Vec<Pending>,
 }
 
 impl Writer {
     /// After the thread ran: nothing queued unless a batch blocks it, and a blocked batch still
     /// waits for its fsync or for `needed` slave acks.
     pub(super) fn invariants(&self, sessions: &BTreeMap<ConnId, SlaveSession>, log_end: u64, needed: usize) {
+        assert!(self.spare.is_empty(), "a spare batch buffer holds operations");
         match &self.blocked {
             None => assert!(self.queue.is_empty(), "operations queued behind no batch"),
             Some(batch) => {
@@ -64,13 +67,14 @@ impl Broker {
                     return;
                 }
                 let batch = master.writer.blocked.take().expect("checked");
-                complete(master, batch.ops, fx);
+                master.writer.spare = complete(master, batch.ops, fx);
                 continue;
             }
             if master.writer.queue.is_empty() {
                 return;
             }
-            let ops: Vec<Pending> = master.writer.queue.drain(..).collect();
+            let mut ops = std::mem::take(&mut master.writer.spare);
+            ops.extend(master.writer.queue.drain(..));
             let mut entries = Vec::with_capacity(ops.len());
             for op in &ops {
                 let entry = self.log.append(op.op.clone());
@@ -83,14 +87,16 @@ impl Broker {
             }
             // `replicate_wal` on every flush, to every slave past its sync.
             let sync = self.config.sync.wal_frame_sync();
-            for (conn, session) in &master.sessions {
-                if session.sync_position.is_some() {
-                    let message = Message::Repl(ReplMsg::Wal { entries: entries.clone(), sync });
-                    fx.push(Effect::Send { conn: *conn, message });
-                }
+            let mut streaming = master.sessions.iter().filter(|(_, s)| s.sync_position.is_some()).peekable();
+            while let Some((conn, _)) = streaming.next() {
+                // The last slave's frame takes the entries themselves.
+                let entries =
+                    if streaming.peek().is_some() { entries.clone() } else { std::mem::take(&mut entries) };
+                let message = Message::Repl(ReplMsg::Wal { entries, sync });
+                fx.push(Effect::Send { conn: *conn, message });
             }
             if !ops.iter().any(|op| op.sync) {
-                complete(master, ops, fx);
+                master.writer.spare = complete(master, ops, fx);
                 continue;
             }
             let fsync = if self.config.sync.local_fsync() {
