@@ -1,11 +1,12 @@
 //! The canonical trace of a run and its hash. Every input a process receives, every fault and
 //! every observation feeds the hash (an FNV-style hash over the derived `Hash` encoding).
 //!
-//! An input is hashed by a compact key: its time, process and kind, the connection, and for a
-//! message its protocol, command and wire size, not its contents (a WAL frame's records, a delivery's
-//! headers). Contents follow from what came before; a run that diverges shows it in the times,
-//! kinds, sizes and observations that follow within a few events, and the trace costs a few
-//! words per event instead of a walk over every record replicated.
+//! A received message is hashed by a compact key packed into four words: its time; the process,
+//! protocol, command and wire size; the connection's owner and number. Not its contents (a WAL
+//! frame's records, a delivery's headers): contents follow from what came before; a run that
+//! diverges shows it in the times, commands, sizes and observations that follow within a few
+//! events, and the trace costs four multiplies per message instead of a walk over every record
+//! replicated. Other inputs (timers, fsyncs, connection events) are rarer and hashed whole.
 
 use broker_model::{Component, ConnId, Input, Message, Time};
 use std::hash::{Hash, Hasher};
