@@ -58,11 +58,12 @@ impl NodeState {
     }
 }
 
-/// A registered member: its eid (znode name without the leading "0") and its published state.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Member {
-    pub eid: String,
-    pub state: NodeState,
+/// A registered member: its eid (znode name without the leading "0") and its published state,
+/// borrowed from the group's member map for one evaluation of the elector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Member<'a> {
+    pub eid: &'a str,
+    pub state: &'a NodeState,
 }
 
 /// `ZooKeeperGroup`: children named `0` + 10 digits; the eid is the name without the `0`.
@@ -92,7 +93,7 @@ pub fn quorum(replicas: u32) -> usize {
 
 /// The head's decision. `members` are the members with the head's broker name, in znode order
 /// (oldest first); `elected` is the head's in-memory choice so far.
-pub fn elect(members: &[Member], replicas: u32, elected: Option<&str>) -> Result<String, NoElection> {
+pub fn elect(members: &[Member<'_>], replicas: u32, elected: Option<&str>) -> Result<String, NoElection> {
     assert!(members.windows(2).all(|w| w[0].eid < w[1].eid), "members not in znode order");
     if members.len() < quorum(replicas) {
         return Err(NoElection::NotEnoughMembers);
@@ -103,58 +104,70 @@ pub fn elect(members: &[Member], replicas: u32, elected: Option<&str>) -> Result
             return Ok(elected.to_string());
         }
     }
-    let mut candidates: Vec<&Member> = members.iter().filter(|m| m.state.position >= 0).collect();
+    let mut candidates: Vec<&Member<'_>> = members.iter().filter(|m| m.state.position >= 0).collect();
     if candidates.len() != members.len() {
         return Err(NoElection::PositionsMissing);
     }
     // Scala `sortWith` is stable: ties keep znode order, so the oldest member wins.
     candidates
         .sort_by(|a, b| b.state.position.cmp(&a.state.position).then(b.state.weight.cmp(&a.state.weight)));
-    Ok(candidates[0].eid.clone())
+    Ok(candidates[0].eid.to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn member(eid: &str, position: i64, weight: i32) -> Member {
-        let state = NodeState {
+    fn state(position: i64, weight: i32) -> NodeState {
+        NodeState {
             id: "activemq-cluster".into(),
             container: None,
             address: None,
             position,
             weight,
             elected: None,
-        };
-        Member { eid: eid.into(), state }
+        }
+    }
+
+    /// `elect` over members given as (eid, position, weight), in znode order.
+    fn elect_among(
+        members: &[(&str, i64, i32)],
+        replicas: u32,
+        elected: Option<&str>,
+    ) -> Result<String, NoElection> {
+        let states: Vec<NodeState> =
+            members.iter().map(|(_, position, weight)| state(*position, *weight)).collect();
+        let members: Vec<Member<'_>> =
+            members.iter().zip(&states).map(|((eid, _, _), state)| Member { eid, state }).collect();
+        elect(&members, replicas, elected)
     }
 
     #[test]
     fn highest_position_wins() {
-        let members = [member("0000000000", 10, 1), member("0000000001", 30, 1), member("0000000002", 20, 1)];
-        assert_eq!(elect(&members, 3, None), Ok("0000000001".into()));
+        let members = [("0000000000", 10, 1), ("0000000001", 30, 1), ("0000000002", 20, 1)];
+        assert_eq!(elect_among(&members, 3, None), Ok("0000000001".into()));
     }
 
     #[test]
     fn equal_positions_go_to_weight_then_the_oldest() {
-        let members = [member("0000000004", 7, 1), member("0000000005", 7, 3), member("0000000006", 7, 3)];
-        assert_eq!(elect(&members, 3, None), Ok("0000000005".into()));
-        let members = [member("0000000004", 7, 1), member("0000000005", 7, 1)];
-        assert_eq!(elect(&members, 3, None), Ok("0000000004".into()));
+        let members = [("0000000004", 7, 1), ("0000000005", 7, 3), ("0000000006", 7, 3)];
+        assert_eq!(elect_among(&members, 3, None), Ok("0000000005".into()));
+        let members = [("0000000004", 7, 1), ("0000000005", 7, 1)];
+        assert_eq!(elect_among(&members, 3, None), Ok("0000000004".into()));
     }
 
     #[test]
     fn needs_a_quorum_of_members_and_every_position() {
-        assert_eq!(elect(&[member("0000000000", 0, 1)], 3, None), Err(NoElection::NotEnoughMembers));
-        let members = [member("0000000000", 0, 1), member("0000000001", -1, 1)];
-        assert_eq!(elect(&members, 3, None), Err(NoElection::PositionsMissing));
+        assert_eq!(elect_among(&[("0000000000", 0, 1)], 3, None), Err(NoElection::NotEnoughMembers));
+        let members = [("0000000000", 0, 1), ("0000000001", -1, 1)];
+        assert_eq!(elect_among(&members, 3, None), Err(NoElection::PositionsMissing));
     }
 
     #[test]
     fn elected_is_sticky_while_its_member_exists() {
-        let members = [member("0000000000", 0, 1), member("0000000001", 99, 1)];
-        assert_eq!(elect(&members, 3, Some("0000000000")), Ok("0000000000".into()));
-        assert_eq!(elect(&members, 3, Some("0000000007")), Ok("0000000001".into()));
+        let members = [("0000000000", 0, 1), ("0000000001", 99, 1)];
+        assert_eq!(elect_among(&members, 3, Some("0000000000")), Ok("0000000000".into()));
+        assert_eq!(elect_among(&members, 3, Some("0000000007")), Ok("0000000001".into()));
     }
 
     #[test]
@@ -166,7 +179,7 @@ mod tests {
 
     #[test]
     fn node_state_json_round_trips() {
-        let mut state = member("0000000000", -1, 1).state;
+        let mut state = state(-1, 1);
         state.address = Some("tcp://192.168.0.231:62621".into());
         state.elected = Some("0000000000".into());
         let json = state.to_json();

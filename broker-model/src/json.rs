@@ -104,7 +104,8 @@ fn parse_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> Option<
     if chars.next()? != '"' {
         return None;
     }
-    let mut out = String::new();
+    // Room for a member znode's strings (a broker name, a `tcp://host:port`, an eid) at once.
+    let mut out = String::with_capacity(32);
     loop {
         match chars.next()? {
             '"' => return Some(out),

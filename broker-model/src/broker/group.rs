@@ -218,14 +218,18 @@ impl Broker {
     }
 
     /// The members with this broker's name, oldest first.
-    pub(super) fn same_name_members(&self) -> Vec<Member> {
+    pub(super) fn same_name_members(&self) -> Vec<Member<'_>> {
         let inst = self.instance.as_ref().expect("checked");
         inst.members
             .iter()
             .filter_map(|(name, state)| {
                 let state = state.as_ref()?;
-                (state.id == self.config.broker_name)
-                    .then(|| Member { eid: eid_of_node_name(name).expect("filtered"), state: state.clone() })
+                assert!(
+                    crate::elector::is_member_name(name),
+                    "a member map entry that is not a member name: {name}"
+                );
+                // The eid is the node name without its leading `0` (`eid_of_node_name`).
+                (state.id == self.config.broker_name).then(|| Member { eid: &name[1..], state })
             })
             .collect()
     }
@@ -261,7 +265,7 @@ impl Broker {
         }
         let members = self.same_name_members();
         let my_eid = inst.my_name.as_deref().and_then(eid_of_node_name);
-        let is_head = my_eid.is_some() && members.first().map(|m| &m.eid) == my_eid.as_ref();
+        let is_head = my_eid.is_some() && members.first().map(|m| m.eid) == my_eid.as_deref();
         let previous = inst.elected.clone();
         let elected = if is_head && self.config.planted_bug != Some(PlantedBug::HeadNeverElects) {
             elector::elect(&members, self.config.replicas, previous.as_deref()).ok()
@@ -276,7 +280,7 @@ impl Broker {
         let master_elected = members.first().and_then(|head| head.state.elected.clone());
         let target = master_elected
             .as_ref()
-            .and_then(|eid| members.iter().find(|m| &m.eid == eid))
+            .and_then(|eid| members.iter().find(|m| m.eid == eid))
             .and_then(|m| m.state.address.clone());
         let inst = self.instance.as_mut().expect("checked");
         inst.elected = elected;
@@ -315,13 +319,22 @@ impl Broker {
         if !inst.zk.is_connected() || inst.joining {
             return;
         }
-        let Some(name) = inst.my_name.clone() else {
+        let Some(name) = inst.my_name.as_ref() else {
             return;
         };
-        let state = self.current_state();
-        if inst.published.as_ref() == Some(&state) {
+        // `published == Some(current_state())`, field by field, without building the state.
+        let unchanged = inst.published.as_ref().is_some_and(|p| {
+            p.id == self.config.broker_name
+                && p.container.is_none()
+                && p.address == inst.address
+                && p.position == inst.position
+                && p.weight == self.config.weight
+                && p.elected == inst.elected
+        });
+        if unchanged {
             return;
         }
+        let state = self.current_state();
         let path = format!("{}/{name}", self.config.zk_path);
         let op = Op::SetData { path, data: state.to_json(), version: None };
         self.zk_request(now, op, ZkOp::Update, fx);
