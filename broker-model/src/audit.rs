@@ -40,15 +40,25 @@ impl Audit {
     /// nothing changes). A window holds at most `depth` ids; the oldest arrival falls out.
     pub fn seen(&mut self, id: MsgId, depth: usize) -> bool {
         let window = self.producers.entry(id.producer).or_default();
-        let at = match window.find(id.seq) {
-            Ok(_) => return true,
-            Err(at) => at,
-        };
-        window.sorted.insert(at, id.seq);
+        if window.sorted.back().is_some_and(|last| *last < id.seq) || window.sorted.is_empty() {
+            // A producer's next id (the usual case): past everything in the window, new.
+            window.sorted.push_back(id.seq);
+        } else {
+            let at = match window.find(id.seq) {
+                Ok(_) => return true,
+                Err(at) => at,
+            };
+            window.sorted.insert(at, id.seq);
+        }
         window.arrived.push_back(id.seq);
         if window.arrived.len() > depth {
             let old = window.arrived.pop_front().expect("non-empty");
-            window.remove_sorted(old);
+            if window.sorted.front() == Some(&old) {
+                // Ids arrived in order: the oldest is also the smallest.
+                window.sorted.pop_front();
+            } else {
+                window.remove_sorted(old);
+            }
         }
         false
     }
