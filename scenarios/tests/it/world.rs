@@ -137,3 +137,19 @@ target = "mq2"
         .collect();
     assert_eq!(ineffective, vec!["cut", "restart"], "{:?}", outcome.violations);
 }
+
+/// The one-group copies in benches/scenarios (docs/performance.md compares them like for like
+/// with the code issue 8 measured, which ran one group) are their built-ins but for the
+/// topology, so the comparison measures the same scenario.
+#[test]
+fn the_one_group_bench_scenarios_are_their_builtins_on_one_group() {
+    for name in ["master-crash", "zk-leader-crash"] {
+        let path = format!("{}/../benches/scenarios/{name}-one-group.toml", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).expect("the bench scenario");
+        let mut one = scenarios::format::parse(&path, &text).expect("it parses");
+        let builtin = scenarios::builtin::named(name).expect("the built-in");
+        assert_eq!((one.topology.groups, builtin.topology.groups), (1, 2), "{name}");
+        one.topology = builtin.topology.clone();
+        assert_eq!(one, builtin, "{name}: only the topology may differ");
+    }
+}
