@@ -78,10 +78,6 @@ impl<K: Eq + std::hash::Hash, V> Unordered<K, V> {
         self.map.get(key)
     }
 
-    pub fn get_mut(&mut self, key: &K) -> Option<&mut V> {
-        self.map.get_mut(key)
-    }
-
     /// Inserts or replaces; returns the value replaced.
     #[cfg(test)]
     pub fn insert(&mut self, key: K, value: V) -> Option<V> {

@@ -87,6 +87,7 @@ impl Trace {
     pub fn record_input(&mut self, now: Time, process: usize, input: &Input) {
         match input {
             Input::Received { conn, message } => {
+                assert!(process <= 0xffff, "the trace key packs a process index in 16 bits");
                 let (protocol, command) = command(message);
                 let size = message.wire_size();
                 let meta = (process as u64 & 0xffff)

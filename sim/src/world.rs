@@ -373,9 +373,13 @@ impl World {
                 if proc.incarnation != incarnation {
                     return;
                 }
-                let Some(armed) = proc.timers.get_mut(&timer).filter(|a| a.generation == generation) else {
+                let Entry::Occupied(mut slot) = proc.timers.entry(timer) else {
                     return;
                 };
+                let armed = slot.get_mut();
+                if armed.generation != generation {
+                    return;
+                }
                 if (armed.at, armed.seq) != (self.now, seq) {
                     // Re-armed later meanwhile: on to its time, in its place.
                     assert!(
@@ -398,7 +402,7 @@ impl World {
                     proc.backlog.push_back((Input::Timer { timer }, Some(generation)));
                     return;
                 }
-                proc.timers.remove(&timer);
+                slot.remove();
                 self.deliver(process, Input::Timer { timer });
             }
             Event::SynArrive { conn } => self.on_syn_arrive(conn),
@@ -758,6 +762,8 @@ impl World {
     /// Puts a packet on the wire of `conn`'s direction `dir`, arriving at `at` (from
     /// [`World::arrival`], so never before the packets already on it).
     fn transmit(&mut self, at: Time, conn: usize, dir: usize, packet: Packet) {
+        // The front packet is the next event's only while arrivals keep their order.
+        assert_eq!(at, self.conns[conn].dirs[dir].last_arrival, "a packet not timed by arrival()");
         self.conns[conn].dirs[dir].in_flight.push_back(packet);
         self.schedule(at, Event::Deliver { conn, dir });
     }
