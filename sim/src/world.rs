@@ -507,8 +507,7 @@ impl World {
             let peer_host = self.conns[conn].ends[1 - dir].host;
             if self.path_up(host, peer_host) {
                 self.conns[conn].dirs[dir].stalled.clear();
-                let at = self.arrival(conn, dir, 0);
-                self.transmit(at, conn, dir, Packet::Rst);
+                self.transmit(conn, dir, Packet::Rst);
             } else {
                 self.conns[conn].dirs[dir].stalled.push_back(Packet::Rst);
             }
@@ -665,14 +664,7 @@ impl World {
                 self.timer_generation += 1;
                 let generation = self.timer_generation;
                 let armed = Armed { generation, at, seq, queued: Some((at, seq)) };
-                match slot {
-                    Entry::Occupied(mut old) => {
-                        old.insert(armed);
-                    }
-                    Entry::Vacant(free) => {
-                        free.insert(armed);
-                    }
-                }
+                slot.insert_entry(armed);
                 self.queue.push_numbered(
                     Lane::Timers,
                     at,
@@ -755,15 +747,14 @@ impl World {
             self.conns[conn].dirs[dir].stalled.push_back(packet);
             return;
         }
-        let at = self.arrival(conn, dir, packet_size(&packet));
-        self.transmit(at, conn, dir, packet);
+        self.transmit(conn, dir, packet);
     }
 
-    /// Puts a packet on the wire of `conn`'s direction `dir`, arriving at `at` (from
-    /// [`World::arrival`], so never before the packets already on it).
-    fn transmit(&mut self, at: Time, conn: usize, dir: usize, packet: Packet) {
-        // The front packet is the next event's only while arrivals keep their order.
-        assert_eq!(at, self.conns[conn].dirs[dir].last_arrival, "a packet not timed by arrival()");
+    /// Puts a packet on the wire of `conn`'s direction `dir`. Its arrival comes from
+    /// [`World::arrival`], never before the packets already on the wire, so the wire's front
+    /// packet is always the next `Deliver` event's.
+    fn transmit(&mut self, conn: usize, dir: usize, packet: Packet) {
+        let at = self.arrival(conn, dir, packet_size(&packet));
         self.conns[conn].dirs[dir].in_flight.push_back(packet);
         self.schedule(at, Event::Deliver { conn, dir });
     }
@@ -860,8 +851,7 @@ impl World {
             let receiver_host = receiver.host;
             let sender_host = sender.host;
             if matches!(packet, Packet::Data(_)) && sender.open && self.path_up(receiver_host, sender_host) {
-                let at = self.arrival(conn, 1 - dir, 0);
-                self.transmit(at, conn, 1 - dir, Packet::Rst);
+                self.transmit(conn, 1 - dir, Packet::Rst);
             }
             return;
         }
@@ -893,8 +883,7 @@ impl World {
                 }
                 let stalled = std::mem::take(&mut self.conns[conn].dirs[dir].stalled);
                 for packet in stalled {
-                    let at = self.arrival(conn, dir, packet_size(&packet));
-                    self.transmit(at, conn, dir, packet);
+                    self.transmit(conn, dir, packet);
                 }
             }
         }

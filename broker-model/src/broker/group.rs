@@ -322,14 +322,16 @@ impl Broker {
         let Some(name) = inst.my_name.as_ref() else {
             return;
         };
-        // `published == Some(current_state())`, field by field, without building the state.
-        let unchanged = inst.published.as_ref().is_some_and(|p| {
-            p.id == self.config.broker_name
-                && p.container.is_none()
-                && p.address == inst.address
-                && p.position == inst.position
-                && p.weight == self.config.weight
-                && p.elected == inst.elected
+        // `published == Some(current_state())`, field by field, without building the state (the
+        // pattern names every field, so a new one must be compared here too).
+        let unchanged = inst.published.as_ref().is_some_and(|published| {
+            let NodeState { id, container, address, position, weight, elected } = published;
+            *id == self.config.broker_name
+                && container.is_none()
+                && *address == inst.address
+                && *position == inst.position
+                && *weight == self.config.weight
+                && *elected == inst.elected
         });
         if unchanged {
             return;
