@@ -174,7 +174,29 @@ struct Usage(String);
 static INTERRUPTED: std::sync::LazyLock<Arc<AtomicBool>> =
     std::sync::LazyLock::new(|| Arc::new(AtomicBool::new(false)));
 
+/// glibc's allocator hands a large block (a growing log, a disk's records, a ledger) back to
+/// the kernel when it is freed and takes fresh zeroed pages for the next one: between the seeds
+/// of a batch that cost page faults (sys time ~7 % of a master-crash batch). Large blocks come
+/// from the heap instead and freed memory stays for the next seed (the batch's peak RSS is what
+/// it was: a seed's own peak). Measured in docs/performance.md; no run's behaviour depends on it.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn keep_freed_memory() {
+    // glibc's ceiling for the mmap threshold on 64-bit (DEFAULT_MMAP_THRESHOLD_MAX).
+    const MMAP_THRESHOLD: i32 = 32 << 20;
+    const TRIM_THRESHOLD: i32 = 256 << 20;
+    // SAFETY: `mallopt` only sets allocator parameters; called first thing in `main`, before
+    // any other thread exists.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, TRIM_THRESHOLD);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn keep_freed_memory() {}
+
 fn main() -> ExitCode {
+    keep_freed_memory();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) if !error.use_stderr() => {

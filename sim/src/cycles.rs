@@ -6,11 +6,22 @@
 //! feature every function here is empty. `cargo run --release -p benches --example
 //! handler_share --features handler-cycles -- <scenario> <seeds>` prints the share.
 
+/// What the counters hold: cycles in handlers, how many handler calls were timed, and cycles
+/// in whole runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub handlers: u64,
+    pub calls: u64,
+    pub runs: u64,
+}
+
 #[cfg(all(feature = "handler-cycles", target_arch = "x86_64"))]
 mod imp {
+    use super::Counts;
     use std::sync::atomic::{AtomicU64, Ordering};
 
     static HANDLERS: AtomicU64 = AtomicU64::new(0);
+    static CALLS: AtomicU64 = AtomicU64::new(0);
     static RUNS: AtomicU64 = AtomicU64::new(0);
 
     pub fn now() -> u64 {
@@ -20,14 +31,36 @@ mod imp {
 
     pub fn handler_since(start: u64) {
         HANDLERS.fetch_add(now().wrapping_sub(start), Ordering::Relaxed);
+        CALLS.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn probe_cost() -> Option<f64> {
+        // The same two readings and two additions as around a handler, on counters of its own.
+        static SCRATCH: AtomicU64 = AtomicU64::new(0);
+        const PROBES: u64 = 1 << 20;
+        let mut best = u64::MAX;
+        for _ in 0..5 {
+            let started = now();
+            for _ in 0..PROBES {
+                let start = std::hint::black_box(now());
+                SCRATCH.fetch_add(now().wrapping_sub(start), Ordering::Relaxed);
+                SCRATCH.fetch_add(1, Ordering::Relaxed);
+            }
+            best = best.min(now().wrapping_sub(started));
+        }
+        Some(best as f64 / PROBES as f64)
     }
 
     pub fn run_since(start: u64) {
         RUNS.fetch_add(now().wrapping_sub(start), Ordering::Relaxed);
     }
 
-    pub fn take() -> Option<(u64, u64)> {
-        Some((HANDLERS.swap(0, Ordering::Relaxed), RUNS.swap(0, Ordering::Relaxed)))
+    pub fn take() -> Option<Counts> {
+        Some(Counts {
+            handlers: HANDLERS.swap(0, Ordering::Relaxed),
+            calls: CALLS.swap(0, Ordering::Relaxed),
+            runs: RUNS.swap(0, Ordering::Relaxed),
+        })
     }
 }
 
@@ -44,7 +77,11 @@ mod imp {
     #[inline(always)]
     pub fn run_since(_start: u64) {}
 
-    pub fn take() -> Option<(u64, u64)> {
+    pub fn probe_cost() -> Option<f64> {
+        None
+    }
+
+    pub fn take() -> Option<super::Counts> {
         None
     }
 }
@@ -56,5 +93,10 @@ pub use imp::now;
 /// Adds the cycles since `start` to the runs' total.
 pub use imp::run_since;
 
-/// (handler cycles, run cycles) since the last call, or `None` in a build without the feature.
+/// The cycles one timed handler call adds to a run by being timed (two counter readings and
+/// two additions), measured in a loop: the instrumented build's runs are longer than the
+/// plain build's by about `calls` × this, all of it outside the handlers. `None` in a build
+/// without the feature.
+pub use imp::probe_cost;
+/// The counts since the last call, or `None` in a build without the feature.
 pub use imp::take;
