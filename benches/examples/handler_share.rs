@@ -1,44 +1,37 @@
-//! How much of a run the processes' own handlers take, from the instrumented build:
-//! `cargo run --release -p benches --example handler_share --features handler-cycles --
-//! master-crash 20` runs seeds 0..20 of a built-in scenario one after another and prints the
-//! handlers' cycles against the runs' (docs/performance.md).
+//! How much of a run the processes' own handlers take, from a profile of the plain release
+//! build: reads `perf script -F comm,ip,sym` of a `perf record --call-graph dwarf` profile on
+//! standard input and prints the handlers' share of the samples (`benches::profile` says how
+//! a sample is judged). `benches/handler-share [SCENARIO] [SEEDS]` records and reads one.
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let name = args.next().unwrap_or_else(|| "master-crash".into());
-    let seeds: u64 = args.next().map_or(20, |s| s.parse().expect("seeds: a whole number"));
-    let spec = match scenarios::builtin::named(&name) {
-        Ok(spec) => spec,
+    let tally = match benches::profile::tally(std::io::stdin().lock()) {
+        Ok(tally) => tally,
         Err(error) => {
-            eprintln!("{error}");
+            eprintln!("handler_share: reading standard input: {error}");
             std::process::exit(2);
         }
     };
-    let _ = sim::cycles::take();
-    for seed in 0..seeds {
-        let outcome = sim::run(&spec, seed, sim::RunOptions::default());
-        assert!(outcome.violations.is_empty(), "seed {seed}: {:?}", outcome.violations);
+    let Some((share, error)) = tally.share() else {
+        eprintln!(
+            "handler_share: no samples on standard input (expected `perf script -F comm,ip,sym` of a \
+             `perf record --call-graph dwarf` profile)"
+        );
+        std::process::exit(2);
+    };
+    if tally.handlers == 0 {
+        eprintln!(
+            "handler_share: no sample below sim::world::call_handler: was the profile recorded with \
+             --call-graph dwarf, and is that function still named so and never inlined?"
+        );
+        std::process::exit(2);
     }
-    match (sim::cycles::take(), sim::cycles::probe_cost()) {
-        (Some(counts), Some(probe)) => {
-            let (handlers, runs) = (counts.handlers as f64, counts.runs as f64);
-            // The timing itself runs outside the handlers: without it the runs are shorter.
-            let timing = counts.calls as f64 * probe;
-            println!(
-                "{name}, {seeds} seeds: handlers {:.1} % of the runs' cycles ({:.2} G of {:.2} G); \
-                 {:.1} % without the timing's own cost ({} handler calls timed at {probe:.0} \
-                 cycles each: {:.2} G)",
-                100.0 * handlers / runs,
-                handlers / 1e9,
-                runs / 1e9,
-                100.0 * handlers / (runs - timing),
-                counts.calls,
-                timing / 1e9,
-            )
-        }
-        _ => {
-            eprintln!("built without the counters: add --features handler-cycles (x86_64 only)");
-            std::process::exit(2);
-        }
-    }
+    println!(
+        "{} samples: handlers {:.1} % ± {:.1} (one standard error), world {:.1} %; {} samples not \
+         unwound to their thread's root, counted as the world's",
+        tally.samples(),
+        100.0 * share,
+        100.0 * error,
+        100.0 * (1.0 - share),
+        tally.cut,
+    );
 }

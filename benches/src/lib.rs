@@ -9,6 +9,8 @@
 //! history or trace. What a run of it costs is what the model costs for that traffic, which
 //! is the yardstick the whole-run benchmarks are read against (benches/README.md).
 
+pub mod profile;
+
 use broker_model::broker::Broker;
 use broker_model::client::Client;
 use broker_model::io::CloseReason;

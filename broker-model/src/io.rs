@@ -225,6 +225,20 @@ pub enum Effect {
     },
 }
 
+/// Where a handler puts what it asks for, in the order it asks. The world carries out each
+/// effect as it is made, before the handler goes on (nothing an effect does reaches back into
+/// the process that made it: connects, packets, fsyncs and timers all answer later, as inputs);
+/// tests and the bare-model benches collect them in a `Vec`.
+pub trait Effects {
+    fn push(&mut self, effect: Effect);
+}
+
+impl Effects for Vec<Effect> {
+    fn push(&mut self, effect: Effect) {
+        Vec::push(self, effect);
+    }
+}
+
 /// A ZooKeeper server's role as seen by the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ZkRole {

@@ -26,5 +26,7 @@ pub mod time;
 pub mod transport;
 pub mod zk;
 
-pub use io::{Addr, Component, ConnId, Effect, HostId, Input, Message, Observation, Record, TimerId};
+pub use io::{
+    Addr, Component, ConnId, Effect, Effects, HostId, Input, Message, Observation, Record, TimerId,
+};
 pub use time::Time;

@@ -4,7 +4,7 @@
 use crate::broker::Broker;
 use crate::client::Client;
 use crate::zk::server::ZkServer;
-use crate::{Effect, Input, Time};
+use crate::{Effects, Input, Time};
 
 pub enum Node {
     Zk(Box<ZkServer>),
@@ -14,7 +14,7 @@ pub enum Node {
 
 impl Node {
     /// The process starts (its first boot or a restart).
-    pub fn on_start(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    pub fn on_start(&mut self, now: Time, fx: &mut dyn Effects) {
         match self {
             Node::Zk(server) => server.on_start(now, fx),
             Node::Broker(broker) => broker.on_start(now, fx),
@@ -22,7 +22,7 @@ impl Node {
         }
     }
 
-    pub fn on_input(&mut self, now: Time, input: Input, fx: &mut Vec<Effect>) {
+    pub fn on_input(&mut self, now: Time, input: Input, fx: &mut dyn Effects) {
         match self {
             Node::Zk(server) => server.on_input(now, input, fx),
             Node::Broker(broker) => broker.on_input(now, input, fx),

@@ -15,7 +15,6 @@ compile_error!(
 );
 
 pub mod check;
-pub mod cycles;
 pub mod history;
 pub mod ledger;
 pub mod measurements;

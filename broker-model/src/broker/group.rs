@@ -30,7 +30,7 @@ impl Instance {
 }
 
 impl Broker {
-    pub(super) fn zk_request(&mut self, now: Time, op: Op, purpose: ZkOp, fx: &mut Vec<Effect>) {
+    pub(super) fn zk_request(&mut self, now: Time, op: Op, purpose: ZkOp, fx: &mut dyn Effects) {
         let inst = self.instance.as_mut().expect("an instance");
         let mut events = Vec::new();
         let xid = inst.zk.request(now, op, fx, &mut events);
@@ -43,7 +43,7 @@ impl Broker {
         }
     }
 
-    pub(super) fn on_zk_events(&mut self, now: Time, events: Vec<ZkEvent>, fx: &mut Vec<Effect>) {
+    pub(super) fn on_zk_events(&mut self, now: Time, events: Vec<ZkEvent>, fx: &mut dyn Effects) {
         for event in events {
             if self.instance.is_none() {
                 return;
@@ -52,7 +52,7 @@ impl Broker {
         }
     }
 
-    pub(super) fn on_zk_event(&mut self, now: Time, event: ZkEvent, fx: &mut Vec<Effect>) {
+    pub(super) fn on_zk_event(&mut self, now: Time, event: ZkEvent, fx: &mut dyn Effects) {
         match event {
             ZkEvent::SyncConnected { session } => {
                 fx.push(Effect::Observe { observation: Observation::BrokerSessionConnected { session } });
@@ -92,7 +92,7 @@ impl Broker {
         }
     }
 
-    pub(super) fn on_group_connected(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    pub(super) fn on_group_connected(&mut self, now: Time, fx: &mut dyn Effects) {
         if self.instance.as_ref().is_some_and(|i| i.stopping) {
             // A stopping broker's group only needs its session, to close it (docs/fidelity.md).
             return;
@@ -124,7 +124,7 @@ impl Broker {
         self.changed(now, fx);
     }
 
-    pub(super) fn join(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    pub(super) fn join(&mut self, now: Time, fx: &mut dyn Effects) {
         let state = self.current_state();
         let path = format!("{}/0", self.config.zk_path);
         let op = Op::Create { path, data: state.to_json(), mode: CreateMode::EphemeralSequential };
@@ -139,7 +139,7 @@ impl Broker {
         now: Time,
         xid: u64,
         result: Result<OpResult, ZkError>,
-        fx: &mut Vec<Effect>,
+        fx: &mut dyn Effects,
     ) {
         let inst = self.instance.as_mut().expect("checked");
         let Some(purpose) = inst.zk_ops.remove(&xid) else {
@@ -194,7 +194,7 @@ impl Broker {
         }
     }
 
-    pub(super) fn on_watch(&mut self, now: Time, kind: WatchKind, path: String, fx: &mut Vec<Effect>) {
+    pub(super) fn on_watch(&mut self, now: Time, kind: WatchKind, path: String, fx: &mut dyn Effects) {
         let zk_path = self.config.zk_path.clone();
         match kind {
             WatchKind::NodeChildrenChanged if path == zk_path => {
@@ -246,7 +246,7 @@ impl Broker {
         }
     }
 
-    pub(super) fn changed(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    pub(super) fn changed(&mut self, now: Time, fx: &mut dyn Effects) {
         // Each pass may start or stop a role synchronously; re-run until nothing moves.
         for _ in 0..4 {
             if !self.changed_once(now, fx) {
@@ -256,7 +256,7 @@ impl Broker {
     }
 
     /// One evaluation of the elector; returns whether a store transition ran.
-    pub(super) fn changed_once(&mut self, now: Time, fx: &mut Vec<Effect>) -> bool {
+    pub(super) fn changed_once(&mut self, now: Time, fx: &mut dyn Effects) -> bool {
         let Some(inst) = self.instance.as_ref() else {
             return false;
         };
@@ -314,7 +314,7 @@ impl Broker {
         transition
     }
 
-    pub(super) fn publish(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    pub(super) fn publish(&mut self, now: Time, fx: &mut dyn Effects) {
         let inst = self.instance.as_ref().expect("checked");
         if !inst.zk.is_connected() || inst.joining {
             return;

@@ -63,7 +63,7 @@ impl MasterStore {
 
 impl Broker {
     /// "Promoted to master": `start_master` — recovery, bind, then (remote sync) wait for slaves.
-    pub(super) fn promote(&mut self, now: Time, eid: String, fx: &mut Vec<Effect>) {
+    pub(super) fn promote(&mut self, now: Time, eid: String, fx: &mut dyn Effects) {
         self.stop_slave(fx);
         let inst = self.instance.as_mut().expect("checked");
         inst.updating_store = true;
@@ -83,7 +83,7 @@ impl Broker {
         fx.push(Effect::SetTimer { timer, at });
     }
 
-    pub(super) fn on_master_recovered(&mut self, now: Time, instance: u32, fx: &mut Vec<Effect>) {
+    pub(super) fn on_master_recovered(&mut self, now: Time, instance: u32, fx: &mut dyn Effects) {
         let Some(inst) = self.instance.as_mut() else {
             return;
         };
@@ -122,7 +122,7 @@ impl Broker {
 
     /// `wal_sync_to(wal_append_position)` returns once `replicas/2` slaves caught up (skipped
     /// without a remote part); then the locker releases and the broker opens its connectors.
-    pub(super) fn maybe_serve(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    pub(super) fn maybe_serve(&mut self, now: Time, fx: &mut dyn Effects) {
         let needed = self.config.sync.slave_acks(self.config.replicas);
         let Some(inst) = self.instance.as_mut() else { return };
         let Store::Master(master) = &mut inst.store else {

@@ -15,7 +15,8 @@ use crate::bridge::ConnectorConfig;
 use crate::destination::{Delivery, Destinations};
 use crate::elector::{self, eid_of_node_name, Member, NodeState};
 use crate::io::{
-    Addr, Component, ConnId, DemoteReason, Effect, HostId, Input, Message, Observation, Record, TimerId,
+    Addr, Component, ConnId, DemoteReason, Effect, Effects, HostId, Input, Message, Observation, Record,
+    TimerId,
 };
 use crate::messaging::{Dest, FromBroker, Msg, ToBroker, DLQ};
 use crate::rng::Rng;
@@ -320,7 +321,7 @@ impl Broker {
         master.destinations.queues.values().flat_map(|q| q.messages().cloned()).collect()
     }
 
-    pub fn on_start(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    pub fn on_start(&mut self, now: Time, fx: &mut dyn Effects) {
         fx.push(Effect::Append { record: Record::Broker(BrokerRecord::NodeId(self.node_id.clone())) });
         fx.push(Effect::Sync { token: 0 });
         let at = now.add_ms(self.config.startup_ms);
@@ -345,7 +346,7 @@ impl Broker {
     }
 
     /// `BrokerService.start()` → `ElectingLevelDBStore.init()`: a new ZooKeeper session.
-    fn start_instance(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    fn start_instance(&mut self, now: Time, fx: &mut dyn Effects) {
         assert!(self.instance.is_none());
         self.instances_started += 1;
         let number = self.instances_started;
@@ -378,7 +379,7 @@ impl Broker {
         });
     }
 
-    pub fn on_input(&mut self, now: Time, input: Input, fx: &mut Vec<Effect>) {
+    pub fn on_input(&mut self, now: Time, input: Input, fx: &mut dyn Effects) {
         match input {
             Input::Timer { timer: TimerId::Broker(t) } => self.on_timer(now, t, fx),
             Input::Timer { timer: TimerId::ZkClient { handle, kind } } => {
@@ -436,13 +437,13 @@ impl Broker {
         self.after_input(fx);
     }
 
-    fn after_input(&mut self, fx: &mut Vec<Effect>) {
+    fn after_input(&mut self, fx: &mut dyn Effects) {
         // The write thread runs whatever this input queued, as one batch (group commit).
         self.run_writer(fx);
         self.invariants();
     }
 
-    fn on_timer(&mut self, now: Time, t: BrokerTimer, fx: &mut Vec<Effect>) {
+    fn on_timer(&mut self, now: Time, t: BrokerTimer, fx: &mut dyn Effects) {
         match t {
             BrokerTimer::Startup => self.start_instance(now, fx),
             BrokerTimer::Stopped { instance } => {
@@ -514,7 +515,7 @@ impl Broker {
     /// close first; the rest of `BrokerService.stop()` takes `broker_stop_ms` before the store's
     /// `doStop` reaches `zk_group.close`, and the ZooKeeper client runs on meanwhile (it may
     /// reconnect). The next `BrokerService` starts `restart_delay_ms` after the stop ends.
-    fn demote(&mut self, now: Time, reason: DemoteReason, fx: &mut Vec<Effect>) {
+    fn demote(&mut self, now: Time, reason: DemoteReason, fx: &mut dyn Effects) {
         fx.push(Effect::Observe { observation: Observation::Demoted { reason } });
         self.close_connectors(fx);
         // `stop_master`'s callback (`address = null; changed`): the member publishes that it
@@ -539,7 +540,7 @@ impl Broker {
     /// The start of `BrokerService.stop()` (`stopAllConnectors`) and `stop_master`: client
     /// ports and replication close. Sync operations still waiting end with
     /// `SuppressReplyException`: no response is sent.
-    fn close_connectors(&mut self, fx: &mut Vec<Effect>) {
+    fn close_connectors(&mut self, fx: &mut dyn Effects) {
         self.observe_network_stop(fx);
         let inst = self.instance.as_mut().expect("an instance");
         if inst.serving {
@@ -579,7 +580,7 @@ impl Broker {
     /// is deleted and the session closed only if the client is connected now; a client still
     /// reconnecting abandons its session, which the leader expires later (3.4 `ClientCnxn`
     /// does not reconnect once `closing` is set). Then the in-JVM restart is scheduled.
-    fn finish_stop(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    fn finish_stop(&mut self, now: Time, fx: &mut dyn Effects) {
         let Some(mut inst) = self.instance.take() else {
             return;
         };
@@ -609,7 +610,7 @@ impl Broker {
     // ---------------------------------------------------------------------------------------
     // Connections.
 
-    fn on_connected(&mut self, now: Time, conn: ConnId, fx: &mut Vec<Effect>) {
+    fn on_connected(&mut self, now: Time, conn: ConnId, fx: &mut dyn Effects) {
         let node_id = self.node_id.clone();
         let Some(inst) = self.instance.as_mut() else {
             fx.push(Effect::Close { conn });
@@ -629,7 +630,7 @@ impl Broker {
         fx.push(Effect::Close { conn });
     }
 
-    fn on_conn_lost(&mut self, now: Time, conn: ConnId, fx: &mut Vec<Effect>) {
+    fn on_conn_lost(&mut self, now: Time, conn: ConnId, fx: &mut dyn Effects) {
         let Some(inst) = self.instance.as_mut() else {
             return;
         };
@@ -655,7 +656,7 @@ impl Broker {
         }
     }
 
-    fn on_accepted(&mut self, now: Time, conn: ConnId, port: u16, fx: &mut Vec<Effect>) {
+    fn on_accepted(&mut self, now: Time, conn: ConnId, port: u16, fx: &mut dyn Effects) {
         let Some(inst) = self.instance.as_mut() else {
             fx.push(Effect::Close { conn });
             return;
@@ -676,7 +677,7 @@ impl Broker {
         }
     }
 
-    fn on_message(&mut self, now: Time, conn: ConnId, message: Message, fx: &mut Vec<Effect>) {
+    fn on_message(&mut self, now: Time, conn: ConnId, message: Message, fx: &mut dyn Effects) {
         let Some(inst) = self.instance.as_mut() else {
             return;
         };

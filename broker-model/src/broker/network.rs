@@ -109,7 +109,7 @@ impl Broker {
 
     /// `startAllConnectors`, after the transport connectors: every connector's bridges, their
     /// first attempts one after another.
-    pub(super) fn start_network(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    pub(super) fn start_network(&mut self, now: Time, fx: &mut dyn Effects) {
         let own = [self.config.openwire_port, self.config.stomp_port];
         let my_host = self.config.resolver.get(&self.config.hostname).copied();
         let number = self.instance.as_ref().expect("a master").number;
@@ -152,14 +152,14 @@ impl Broker {
         BridgeName { connector: config.name.clone(), uri: bridge.target, mirror: false }
     }
 
-    fn observe_bridge(&self, bridge: &Bridge, event: BridgeEvent, fx: &mut Vec<Effect>) {
+    fn observe_bridge(&self, bridge: &Bridge, event: BridgeEvent, fx: &mut dyn Effects) {
         let name = self.bridge_name(bridge);
         fx.push(Effect::Observe { observation: Observation::Bridge { name, event } });
     }
 
     /// The broker stops: every bridge and mirror that is up goes down with it (the history
     /// hears it; the connections close with the broker's).
-    pub(super) fn observe_network_stop(&self, fx: &mut Vec<Effect>) {
+    pub(super) fn observe_network_stop(&self, fx: &mut dyn Effects) {
         let Some(master) = self.master_store() else { return };
         for bridge in master.network.bridges.values().filter(|b| b.phase == Phase::Up) {
             self.observe_bridge(bridge, BridgeEvent::Down { reason: BridgeDown::Stopped }, fx);
@@ -173,7 +173,7 @@ impl Broker {
     }
 
     /// The serial start: the next bridge's first attempt, once the one before it resolved.
-    fn start_next_bridge(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    fn start_next_bridge(&mut self, now: Time, fx: &mut dyn Effects) {
         let Some(master) = master_of(&mut self.instance) else { return };
         if master.network.starting.is_some() {
             return;
@@ -183,7 +183,7 @@ impl Broker {
         self.attempt_bridge(now, id, fx);
     }
 
-    fn attempt_bridge(&mut self, now: Time, id: u32, fx: &mut Vec<Effect>) {
+    fn attempt_bridge(&mut self, now: Time, id: u32, fx: &mut dyn Effects) {
         let Some(master) = master_of(&mut self.instance) else { return };
         let Some(mut bridge) = master.network.bridges.remove(&id) else { return };
         assert_eq!(bridge.phase, Phase::Waiting);
@@ -195,7 +195,7 @@ impl Broker {
     }
 
     /// The first attempt of `id` resolved (connected or failed): the serial start goes on.
-    fn resolved(&mut self, now: Time, id: u32, fx: &mut Vec<Effect>) {
+    fn resolved(&mut self, now: Time, id: u32, fx: &mut dyn Effects) {
         let Some(master) = master_of(&mut self.instance) else { return };
         if master.network.starting == Some(id) {
             master.network.starting = None;
@@ -203,7 +203,7 @@ impl Broker {
         }
     }
 
-    pub(super) fn on_bridge_connected(&mut self, now: Time, id: u32, conn: ConnId, fx: &mut Vec<Effect>) {
+    pub(super) fn on_bridge_connected(&mut self, now: Time, id: u32, conn: ConnId, fx: &mut dyn Effects) {
         let Some(master) = master_of(&mut self.instance) else {
             fx.push(Effect::Close { conn });
             return;
@@ -225,7 +225,7 @@ impl Broker {
 
     /// An attempt or a bridge of `id` failed: its network consumers go (their messages back
     /// to the queue), and the discovery agent waits before the next attempt.
-    pub(super) fn on_bridge_failed(&mut self, now: Time, id: u32, failure: Failure, fx: &mut Vec<Effect>) {
+    pub(super) fn on_bridge_failed(&mut self, now: Time, id: u32, failure: Failure, fx: &mut dyn Effects) {
         let Some(master) = master_of(&mut self.instance) else { return };
         let Some(mut bridge) = master.network.bridges.remove(&id) else { return };
         let was_up = bridge.phase == Phase::Up || bridge.phase == Phase::Handshake;
@@ -261,7 +261,7 @@ impl Broker {
         self.resolved(now, id, fx);
     }
 
-    pub(super) fn on_bridge_timer(&mut self, now: Time, id: u32, kind: TransportTimer, fx: &mut Vec<Effect>) {
+    pub(super) fn on_bridge_timer(&mut self, now: Time, id: u32, kind: TransportTimer, fx: &mut dyn Effects) {
         let Some(master) = master_of(&mut self.instance) else { return };
         let Some(bridge) = master.network.bridges.get_mut(&id) else { return };
         match kind {
@@ -285,7 +285,7 @@ impl Broker {
         id: u32,
         conn: ConnId,
         reply: FromBroker,
-        fx: &mut Vec<Effect>,
+        fx: &mut dyn Effects,
     ) {
         let Some(master) = master_of(&mut self.instance) else { return };
         let local = master.network.id.expect("a started network");
@@ -341,7 +341,7 @@ pub(super) fn on_mirror_reply(
     master: &mut MasterStore,
     conn: ConnId,
     reply: FromBroker,
-    fx: &mut Vec<Effect>,
+    fx: &mut dyn Effects,
 ) {
     if !master.network.mirrors.contains_key(&conn) {
         return;
@@ -361,7 +361,7 @@ pub(super) fn on_broker_info(
     own: BrokerInfo,
     conn: ConnId,
     info: BrokerInfo,
-    fx: &mut Vec<Effect>,
+    fx: &mut dyn Effects,
 ) {
     let listen = master.network.listen.unwrap_or(Addr { host: HostId(0), port: 0 });
     fx.push(Effect::Send { conn, message: Message::FromBroker(FromBroker::BrokerInfo(own.clone())) });
@@ -403,7 +403,7 @@ pub(super) fn on_broker_info(
 }
 
 /// A mirror's connection is gone: its network consumers go with it.
-pub(super) fn drop_mirror(master: &mut MasterStore, conn: ConnId, reason: BridgeDown, fx: &mut Vec<Effect>) {
+pub(super) fn drop_mirror(master: &mut MasterStore, conn: ConnId, reason: BridgeDown, fx: &mut dyn Effects) {
     let Some(forwarder) = master.network.mirrors.remove(&conn) else { return };
     let listen = master.network.listen.unwrap_or(Addr { host: HostId(0), port: 0 });
     let name = BridgeName { connector: forwarder.config.name.clone(), uri: listen, mirror: true };
@@ -415,7 +415,7 @@ pub(super) fn drop_mirror(master: &mut MasterStore, conn: ConnId, reason: Bridge
 
 /// Removes a stopped forwarder's network consumers; what they had in flight goes back to the
 /// head of its queue with a higher redelivery count (`Queue.removeSubscription`).
-fn stop_forwarder(master: &mut MasterStore, forwarder: Forwarder, fx: &mut Vec<Effect>) {
+fn stop_forwarder(master: &mut MasterStore, forwarder: Forwarder, fx: &mut dyn Effects) {
     if master.network.planted_bug == Some(PlantedBug::BridgeDropsInflight) {
         for (slot, consumer, id) in forwarder.inflight.values() {
             if let Some(msg) = master.destinations.queue(slot).ack(*consumer, *id) {
@@ -430,7 +430,7 @@ fn stop_forwarder(master: &mut MasterStore, forwarder: Forwarder, fx: &mut Vec<E
     }
 }
 
-fn remove_network_consumer(master: &mut MasterStore, slot: Dest, consumer: u32, fx: &mut Vec<Effect>) {
+fn remove_network_consumer(master: &mut MasterStore, slot: Dest, consumer: u32, fx: &mut dyn Effects) {
     let Some(queue) = master.destinations.queues.get_mut(&slot) else { return };
     queue.remove_consumer(consumer);
     let dest = master.destinations.advertised(&slot);
@@ -447,7 +447,7 @@ fn remove_network_consumer(master: &mut MasterStore, slot: Dest, consumer: u32, 
 
 /// `setupStaticDestinations`: a network consumer on every statically included queue named
 /// without wildcards, with no remote consumer behind it.
-fn setup_static_destinations(master: &mut MasterStore, conn: ConnId, fx: &mut Vec<Effect>) {
+fn setup_static_destinations(master: &mut MasterStore, conn: ConnId, fx: &mut dyn Effects) {
     let Some(forwarder) = master.network.forwarder(conn) else { return };
     let statics: Vec<Dest> = forwarder
         .config
@@ -487,7 +487,7 @@ fn forwarder_mut(master: &mut MasterStore, conn: ConnId) -> &mut Forwarder {
 }
 
 /// A consumer advisory from the remote: demand added or withdrawn.
-fn on_advisory(master: &mut MasterStore, conn: ConnId, advisory: &ConsumerAdvisory, fx: &mut Vec<Effect>) {
+fn on_advisory(master: &mut MasterStore, conn: ConnId, advisory: &ConsumerAdvisory, fx: &mut dyn Effects) {
     let Some(forwarder) = master.network.forwarder(conn) else { return };
     let change = forwarder.on_advisory(advisory);
     let suppresses = forwarder.suppresses_duplicates(&advisory.dest);
@@ -509,7 +509,7 @@ fn on_advisory(master: &mut MasterStore, conn: ConnId, advisory: &ConsumerAdviso
 
 /// Demand `consumer` of the forwarder on `conn` is withdrawn: its network consumer goes now,
 /// or once its forwards in flight are answered.
-fn withdraw_demand(master: &mut MasterStore, conn: ConnId, consumer: u32, fx: &mut Vec<Effect>) {
+fn withdraw_demand(master: &mut MasterStore, conn: ConnId, consumer: u32, fx: &mut dyn Effects) {
     let forwarder = forwarder_mut(master, conn);
     if !forwarder.inflight.values().any(|(_, c, _)| *c == consumer) {
         let demand = forwarder.demand.remove(&consumer).expect("a demand");
@@ -533,7 +533,7 @@ fn duplicate_suppressed(
     master: &mut MasterStore,
     dest: &Dest,
     candidate: &NetworkConsumer,
-    fx: &mut Vec<Effect>,
+    fx: &mut dyn Effects,
 ) -> bool {
     // `getRegionSubscriptions`: every subscription of the destination's kind (a topic's
     // subscriptions are slot queues).
@@ -583,7 +583,7 @@ fn add_network_consumer(
     network: NetworkConsumer,
     is_static: bool,
     topic_sub: TopicSub,
-    fx: &mut Vec<Effect>,
+    fx: &mut dyn Effects,
 ) {
     let consumer = master.network.new_consumer();
     let forwarder = forwarder_mut(master, conn);
@@ -641,7 +641,7 @@ fn add_network_consumer(
 }
 
 /// The remote stored a forward: the local copy is acked (and its store record removed).
-fn on_forward_response(master: &mut MasterStore, conn: ConnId, corr: u64, fx: &mut Vec<Effect>) {
+fn on_forward_response(master: &mut MasterStore, conn: ConnId, corr: u64, fx: &mut dyn Effects) {
     let Some(forwarder) = master.network.forwarder(conn) else { return };
     let Some((slot, consumer, id)) = forwarder.inflight.remove(&corr) else { return };
     let closing = forwarder.demand.get(&consumer).is_some_and(|d| d.closing)
@@ -663,7 +663,7 @@ fn on_forward_response(master: &mut MasterStore, conn: ConnId, corr: u64, fx: &m
 /// messages (and all under `alwaysSyncSend`) wait for the remote's response before the local
 /// ack; the rest are acked at once.
 /// Returns whether the local copy was acked at once (room for the next dispatch).
-pub(super) fn forward(master: &mut MasterStore, delivery: Delivery, fx: &mut Vec<Effect>) -> bool {
+pub(super) fn forward(master: &mut MasterStore, delivery: Delivery, fx: &mut dyn Effects) -> bool {
     let slot = delivery_slot(master, &delivery);
     let acks_early = master.network.planted_bug == Some(PlantedBug::BridgeAcksBeforeStored);
     let Some(forwarder) = master.network.forwarder(delivery.conn) else { return false };
@@ -692,21 +692,21 @@ fn delivery_slot(master: &mut MasterStore, delivery: &Delivery) -> Dest {
 }
 
 /// A consumer came or went: every advisory consumer hears of it.
-pub(super) fn advise(master: &MasterStore, advisory: ConsumerAdvisory, fx: &mut Vec<Effect>) {
+pub(super) fn advise(master: &MasterStore, advisory: ConsumerAdvisory, fx: &mut dyn Effects) {
     for conn in &master.network.advisory_subscribers {
         let message = Message::FromBroker(FromBroker::Advisory(advisory.clone()));
         fx.push(Effect::Send { conn: *conn, message });
     }
 }
 
-pub(super) fn advise_removed(master: &MasterStore, removed: Vec<(Dest, u32)>, fx: &mut Vec<Effect>) {
+pub(super) fn advise_removed(master: &MasterStore, removed: Vec<(Dest, u32)>, fx: &mut dyn Effects) {
     for (dest, consumer) in removed {
         advise(master, ConsumerAdvisory::removed(consumer, dest), fx);
     }
 }
 
 /// A new advisory consumer: an advisory for every consumer there is, then every change.
-pub(super) fn subscribe_advisories(master: &mut MasterStore, conn: ConnId, fx: &mut Vec<Effect>) {
+pub(super) fn subscribe_advisories(master: &mut MasterStore, conn: ConnId, fx: &mut dyn Effects) {
     master.network.advisory_subscribers.insert(conn);
     for (slot, queue) in &master.destinations.queues {
         let dest = master.destinations.advertised(slot);

@@ -18,7 +18,7 @@ pub(super) fn on_client_command(
     conn: ConnId,
     command: ToBroker,
     no_audit: bool,
-    fx: &mut Vec<Effect>,
+    fx: &mut dyn Effects,
 ) {
     let Some(client) = master.clients.get_mut(&conn) else { return };
     match command {
@@ -102,7 +102,7 @@ pub(super) fn on_client_command(
 
 /// A client connection is gone (closed, reset, or silent too long): `Queue.removeSubscription`
 /// requeues its consumers' in-flight messages.
-pub(super) fn drop_client(master: &mut MasterStore, conn: ConnId, fx: &mut Vec<Effect>) {
+pub(super) fn drop_client(master: &mut MasterStore, conn: ConnId, fx: &mut dyn Effects) {
     if master.clients.remove(&conn).is_none() {
         return;
     }
@@ -131,7 +131,7 @@ pub(super) fn consumed_op(master: &MasterStore, slot: &Dest, msg: &Msg) -> Optio
     }
 }
 
-fn respond(master: &MasterStore, reply: Option<(ConnId, u64)>, fx: &mut Vec<Effect>) {
+fn respond(master: &MasterStore, reply: Option<(ConnId, u64)>, fx: &mut dyn Effects) {
     if let Some((conn, corr)) = reply {
         if master.clients.contains_key(&conn) {
             fx.push(Effect::Send { conn, message: Message::FromBroker(FromBroker::Response { corr }) });
@@ -156,7 +156,7 @@ fn dead_letter(master: &mut MasterStore, slot: &Dest, msg: Msg) -> bool {
 /// A message reaches its destination (stored first, if it is to be stored) and is dispatched:
 /// a queue's cursor audit sends a duplicate send to the DLQ; a topic copies it to every
 /// subscription.
-fn deliver_new(master: &mut MasterStore, msg: Msg, fx: &mut Vec<Effect>) {
+fn deliver_new(master: &mut MasterStore, msg: Msg, fx: &mut dyn Effects) {
     let dest = msg.dest;
     match &dest {
         Dest::Queue(_) if dest.is_dlq() => {
@@ -197,7 +197,7 @@ fn deliver_new(master: &mut MasterStore, msg: Msg, fx: &mut Vec<Effect>) {
 pub(super) fn complete(
     master: &mut MasterStore,
     mut ops: Vec<Pending>,
-    fx: &mut Vec<Effect>,
+    fx: &mut dyn Effects,
 ) -> Vec<Pending> {
     for op in ops.drain(..) {
         match op.op {
@@ -212,7 +212,7 @@ pub(super) fn complete(
     ops
 }
 
-pub(super) fn dispatch(master: &mut MasterStore, slot: &Dest, fx: &mut Vec<Effect>) {
+pub(super) fn dispatch(master: &mut MasterStore, slot: &Dest, fx: &mut dyn Effects) {
     let Some(queue) = master.destinations.queues.get_mut(slot) else { return };
     let (deliveries, consumed) = queue.dispatch();
     let mut freed = false;

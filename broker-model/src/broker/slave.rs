@@ -62,7 +62,7 @@ impl SlaveStore {
 }
 
 impl Broker {
-    pub(super) fn start_slave(&mut self, now: Time, target: String, fx: &mut Vec<Effect>) {
+    pub(super) fn start_slave(&mut self, now: Time, target: String, fx: &mut dyn Effects) {
         self.stop_slave(fx);
         let inst = self.instance.as_mut().expect("checked");
         inst.connected_address = Some(target.clone());
@@ -70,7 +70,7 @@ impl Broker {
         self.connect_slave(now, target, fx);
     }
 
-    pub(super) fn connect_slave(&mut self, now: Time, target: String, fx: &mut Vec<Effect>) {
+    pub(super) fn connect_slave(&mut self, now: Time, target: String, fx: &mut dyn Effects) {
         let addr = self.resolve(&target);
         let conn = self.new_conn();
         let inst = self.instance.as_mut().expect("checked");
@@ -95,7 +95,7 @@ impl Broker {
         }
     }
 
-    pub(super) fn stop_slave(&mut self, fx: &mut Vec<Effect>) {
+    pub(super) fn stop_slave(&mut self, fx: &mut dyn Effects) {
         let inst = self.instance.as_mut().expect("checked");
         if let Store::Slave(slave) = &inst.store {
             if let Some(conn) = slave.conn {
@@ -111,7 +111,7 @@ impl Broker {
         conn: ConnId,
         position: u64,
         files: Vec<LogFile>,
-        fx: &mut Vec<Effect>,
+        fx: &mut dyn Effects,
     ) {
         let bug = self.config.planted_bug == Some(PlantedBug::SlaveAcksUnwritten);
         let master_addr = self.slave_target_addr();
@@ -144,7 +144,7 @@ impl Broker {
         conn: ConnId,
         entries: Vec<Entry>,
         bytes: u64,
-        fx: &mut Vec<Effect>,
+        fx: &mut dyn Effects,
     ) {
         let disk = self.config.disk_bytes_per_s.max(1);
         let inst = self.instance.as_mut().expect("checked");
@@ -161,7 +161,7 @@ impl Broker {
     }
 
     /// The download is on disk: "Attached", caughtUp = true, ack the append position.
-    pub(super) fn on_transfer_written(&mut self, instance: u32, fx: &mut Vec<Effect>) {
+    pub(super) fn on_transfer_written(&mut self, instance: u32, fx: &mut dyn Effects) {
         let master_addr = self.slave_target_addr();
         let Some(inst) = self.instance.as_mut() else { return };
         if inst.number != instance {
@@ -200,7 +200,7 @@ impl Broker {
 
     /// A `wal` frame: written at its offsets (after the download, if one is running), msynced
     /// if the frame says so, then acked.
-    pub(super) fn on_wal(&mut self, conn: ConnId, entries: Vec<Entry>, sync: bool, fx: &mut Vec<Effect>) {
+    pub(super) fn on_wal(&mut self, conn: ConnId, entries: Vec<Entry>, sync: bool, fx: &mut dyn Effects) {
         let inst = self.instance.as_mut().expect("checked");
         let Store::Slave(slave) = &mut inst.store else { return };
         if slave.conn != Some(conn) {

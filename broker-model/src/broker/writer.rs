@@ -53,7 +53,7 @@ impl Writer {
 impl Broker {
     /// Runs queued operations: a blocked batch first; then everything queued as one batch,
     /// written, streamed to the slaves, and — if any operation needs a sync — forced.
-    pub(super) fn run_writer(&mut self, fx: &mut Vec<Effect>) {
+    pub(super) fn run_writer(&mut self, fx: &mut dyn Effects) {
         let needed = match self.config.planted_bug {
             Some(PlantedBug::AckBeforeQuorum) => 0,
             _ => self.config.sync.slave_acks(self.config.replicas),
@@ -110,7 +110,7 @@ impl Broker {
         }
     }
 
-    pub(super) fn on_synced(&mut self, token: u64, fx: &mut Vec<Effect>) {
+    pub(super) fn on_synced(&mut self, token: u64, fx: &mut dyn Effects) {
         let Some(inst) = self.instance.as_mut() else { return };
         match &mut inst.store {
             Store::Master(master) => {

@@ -12,7 +12,7 @@
 //! body under a new message id, so the broker cannot recognise it.
 
 use crate::audit::Audit;
-use crate::io::{Addr, Component, Effect, Input, Message, Observation, TimerId};
+use crate::io::{Addr, Component, Effect, Effects, Input, Message, Observation, TimerId};
 use crate::messaging::{AckMode, ConsumerInfo, Dest, FromBroker, Msg, MsgId, ToBroker};
 use crate::rng::Rng;
 use crate::time::Time;
@@ -186,13 +186,13 @@ impl Client {
         self.base + 500 + i as u32
     }
 
-    pub fn on_start(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    pub fn on_start(&mut self, now: Time, fx: &mut dyn Effects) {
         self.transport.start_pass(now, &mut self.rng, fx);
         let at = Time::from_ms(self.config.start_ms).max(now);
         fx.push(Effect::SetTimer { timer: TimerId::App(AppTimer::Start), at });
     }
 
-    pub fn on_input(&mut self, now: Time, input: Input, fx: &mut Vec<Effect>) {
+    pub fn on_input(&mut self, now: Time, input: Input, fx: &mut dyn Effects) {
         match input {
             Input::Timer { timer: TimerId::App(timer) } => self.on_timer(now, timer, fx),
             Input::Timer { timer: TimerId::Transport { owner: Component::Own, kind } } => {
@@ -220,7 +220,7 @@ impl Client {
         self.transport.invariants();
     }
 
-    fn on_transport_event(&mut self, now: Time, event: FailoverEvent, fx: &mut Vec<Effect>) {
+    fn on_transport_event(&mut self, now: Time, event: FailoverEvent, fx: &mut dyn Effects) {
         match event {
             FailoverEvent::None => {}
             FailoverEvent::Connected { broker, reconnect } => self.on_connected(now, broker, reconnect, fx),
@@ -232,7 +232,7 @@ impl Client {
         }
     }
 
-    fn on_timer(&mut self, now: Time, timer: AppTimer, fx: &mut Vec<Effect>) {
+    fn on_timer(&mut self, now: Time, timer: AppTimer, fx: &mut dyn Effects) {
         match timer {
             AppTimer::Start => {
                 self.started = true;
@@ -266,12 +266,12 @@ impl Client {
     // -------------------------------------------------------------------------------------------
     // The transport.
 
-    fn send(&self, command: ToBroker, fx: &mut Vec<Effect>) {
+    fn send(&self, command: ToBroker, fx: &mut dyn Effects) {
         self.transport.send(Message::ToBroker(command), fx);
     }
 
     /// The transport connected to `broker`: the state replay (`restoreTransport`).
-    fn on_connected(&mut self, now: Time, broker: Addr, reconnect: bool, fx: &mut Vec<Effect>) {
+    fn on_connected(&mut self, now: Time, broker: Addr, reconnect: bool, fx: &mut dyn Effects) {
         fx.push(Effect::Observe { observation: Observation::ClientConnected { broker } });
         let failover = self.config.protocol == Protocol::Failover;
         self.send(ToBroker::Connect { client: self.config.index, reconnect: reconnect && failover }, fx);
@@ -309,7 +309,7 @@ impl Client {
     }
 
     /// Creates (or, after a reconnect, re-creates with the same ids) every consumer.
-    fn subscribe(&self, fx: &mut Vec<Effect>) {
+    fn subscribe(&self, fx: &mut dyn Effects) {
         for i in 0..self.config.consumers.len() {
             let spec = &self.config.consumers[i];
             let info = ConsumerInfo {
@@ -327,7 +327,7 @@ impl Client {
     // -------------------------------------------------------------------------------------------
     // Producers and consumers.
 
-    fn produce(&mut self, now: Time, p: usize, fx: &mut Vec<Effect>) {
+    fn produce(&mut self, now: Time, p: usize, fx: &mut dyn Effects) {
         let stop = Time::from_ms(self.config.stop_ms);
         let app_producer = self.app_producer(p);
         let producer = &mut self.producers[p];
@@ -378,7 +378,7 @@ impl Client {
         });
     }
 
-    fn on_reply(&mut self, now: Time, reply: FromBroker, fx: &mut Vec<Effect>) {
+    fn on_reply(&mut self, now: Time, reply: FromBroker, fx: &mut dyn Effects) {
         match reply {
             FromBroker::Response { corr } => {
                 let Some((p, msg)) = self.requests.remove(&corr) else { return };
@@ -421,7 +421,7 @@ impl Client {
     }
 
     /// The listener takes the next prefetched message, if it is free.
-    fn next_message(&mut self, now: Time, consumer: u32, fx: &mut Vec<Effect>) {
+    fn next_message(&mut self, now: Time, consumer: u32, fx: &mut dyn Effects) {
         let process_ms = self.spec_of(consumer).process_ms;
         let inbox = self.inboxes.entry(consumer).or_default();
         if inbox.working.is_some() {
@@ -449,7 +449,7 @@ impl Client {
 
     /// The listener returned: ack (AUTO) or the application acks (CLIENT). An ack while the
     /// transport is down is dropped and answered locally (§4.4).
-    fn processed(&mut self, now: Time, consumer: u32, fx: &mut Vec<Effect>) {
+    fn processed(&mut self, now: Time, consumer: u32, fx: &mut dyn Effects) {
         let ack = self.spec_of(consumer).ack;
         let Some(msg) = self.inboxes.get_mut(&consumer).and_then(|i| i.working.take()) else { return };
         // Under STOMP `ack:auto` no ACK frame exists; the ack stands for the socket draining,

@@ -10,7 +10,7 @@
 use super::proto::TransportTimer;
 use super::tcp::{TcpTransport, TransportEvent};
 use super::{INITIAL_RECONNECT_MS, MAX_RECONNECT_MS};
-use crate::io::{Addr, Component, ConnId, Effect, Message};
+use crate::io::{Addr, Component, ConnId, Effect, Effects, Message};
 use crate::rng::Rng;
 use crate::time::Time;
 use std::collections::VecDeque;
@@ -81,12 +81,12 @@ impl FailoverTransport {
         self.tcp.is_connected()
     }
 
-    pub fn send(&self, message: Message, fx: &mut Vec<Effect>) {
+    pub fn send(&self, message: Message, fx: &mut dyn Effects) {
         self.tcp.send(message, fx);
     }
 
     /// One pass over the URIs: randomized, the failed one last.
-    pub fn start_pass(&mut self, now: Time, rng: &mut Rng, fx: &mut Vec<Effect>) {
+    pub fn start_pass(&mut self, now: Time, rng: &mut Rng, fx: &mut dyn Effects) {
         let mut order: Vec<usize> = (0..self.uris.len()).collect();
         if self.randomize {
             rng.shuffle(&mut order);
@@ -100,7 +100,7 @@ impl FailoverTransport {
     }
 
     /// The next URI of the pass, or — the pass failed — the wait before the next pass.
-    fn next_uri(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    fn next_uri(&mut self, now: Time, fx: &mut dyn Effects) {
         self.tcp.drop_conn();
         let Some(uri) = self.pass.pop_front() else {
             let wait = self.next_wait();
@@ -123,7 +123,7 @@ impl FailoverTransport {
         }
     }
 
-    pub fn on_connected(&mut self, now: Time, conn: ConnId, fx: &mut Vec<Effect>) -> FailoverEvent {
+    pub fn on_connected(&mut self, now: Time, conn: ConnId, fx: &mut dyn Effects) -> FailoverEvent {
         if Some(conn) != self.tcp.conn() {
             fx.push(Effect::Close { conn });
             return FailoverEvent::None;
@@ -141,14 +141,14 @@ impl FailoverTransport {
 
     /// The connection closed, was reset or refused. A failed attempt moves on to the next URI;
     /// a lost connection is reported.
-    pub fn on_closed(&mut self, now: Time, conn: ConnId, fx: &mut Vec<Effect>) -> FailoverEvent {
+    pub fn on_closed(&mut self, now: Time, conn: ConnId, fx: &mut dyn Effects) -> FailoverEvent {
         if Some(conn) != self.tcp.conn() {
             return FailoverEvent::None;
         }
         self.on_failure(now, fx)
     }
 
-    fn on_failure(&mut self, now: Time, fx: &mut Vec<Effect>) -> FailoverEvent {
+    fn on_failure(&mut self, now: Time, fx: &mut dyn Effects) -> FailoverEvent {
         if !self.tcp.is_connected() {
             self.next_uri(now, fx);
             return FailoverEvent::None;
@@ -159,7 +159,7 @@ impl FailoverTransport {
 
     /// After a lost connection: the failed URI goes last, and the first pass starts after
     /// `initialReconnectDelay` (or the fixed delay).
-    pub fn reconnect_after_loss(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    pub fn reconnect_after_loss(&mut self, now: Time, fx: &mut dyn Effects) {
         self.failed = self.current;
         self.reconnect_delay = INITIAL_RECONNECT_MS;
         let wait = self.next_wait();
@@ -172,7 +172,7 @@ impl FailoverTransport {
         now: Time,
         kind: TransportTimer,
         rng: &mut Rng,
-        fx: &mut Vec<Effect>,
+        fx: &mut dyn Effects,
     ) -> FailoverEvent {
         match kind {
             TransportTimer::Reconnect => {

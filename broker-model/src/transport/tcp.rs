@@ -5,7 +5,7 @@
 
 use super::proto::TransportTimer;
 use super::{CONNECT_TIMEOUT_MS, KEEPALIVE_MS, MAX_INACTIVITY_MS};
-use crate::io::{Addr, Component, ConnId, Effect, Message, TimerId};
+use crate::io::{Addr, Component, ConnId, Effect, Effects, Message, TimerId};
 use crate::messaging::ToBroker;
 use crate::time::Time;
 
@@ -59,7 +59,7 @@ impl TcpTransport {
     }
 
     /// Starts an attempt on a new connection, with its connect timeout.
-    pub fn connect(&mut self, now: Time, target: Addr, fx: &mut Vec<Effect>) -> ConnId {
+    pub fn connect(&mut self, now: Time, target: Addr, fx: &mut dyn Effects) -> ConnId {
         let conn = ConnId::next_out(self.owner, &mut self.last_conn);
         self.conn = Some(conn);
         self.connected = false;
@@ -71,7 +71,7 @@ impl TcpTransport {
     }
 
     /// The attempt's connection is up: the monitor starts.
-    pub fn on_connected(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    pub fn on_connected(&mut self, now: Time, fx: &mut dyn Effects) {
         assert!(self.conn.is_some() && !self.connected, "connected without an attempt");
         self.connected = true;
         self.last_read = now;
@@ -94,13 +94,13 @@ impl TcpTransport {
         self.connected = false;
     }
 
-    pub fn send(&self, message: Message, fx: &mut Vec<Effect>) {
+    pub fn send(&self, message: Message, fx: &mut dyn Effects) {
         let conn = self.conn.expect("connected");
         fx.push(Effect::Send { conn, message });
     }
 
     /// A connect timeout, read check or keepalive timer (not `Reconnect`, which is the parent's).
-    pub fn on_timer(&mut self, now: Time, kind: TransportTimer, fx: &mut Vec<Effect>) -> TransportEvent {
+    pub fn on_timer(&mut self, now: Time, kind: TransportTimer, fx: &mut dyn Effects) -> TransportEvent {
         match kind {
             TransportTimer::ConnectTimeout { attempt } => {
                 if attempt != self.attempt || self.connected || self.conn.is_none() {

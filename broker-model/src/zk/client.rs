@@ -5,7 +5,7 @@
 
 use super::proto::{ClientMsg, ClientTimer, Op, OpResult, ServerMsg, WatchKind, ZkError};
 use super::{client_timeouts, SessionId, Zxid};
-use crate::io::{Addr, Component, ConnId, Effect, Message, TimerId};
+use crate::io::{Addr, Component, ConnId, Effect, Effects, Message, TimerId};
 use crate::rng::Rng;
 use crate::time::Time;
 use std::collections::BTreeSet;
@@ -76,7 +76,7 @@ impl ZkClient {
         mut hosts: Vec<Addr>,
         requested_timeout_ms: u64,
         rng: &mut Rng,
-        fx: &mut Vec<Effect>,
+        fx: &mut dyn Effects,
     ) -> ZkClient {
         assert!(!hosts.is_empty());
         rng.shuffle(&mut hosts);
@@ -146,7 +146,7 @@ impl ZkClient {
     }
 
     /// `hostProvider.next(1000)` then `startConnect`: the wrap spin and the 0–1 s jitter.
-    fn schedule_reconnect(&mut self, now: Time, rng: &mut Rng, fx: &mut Vec<Effect>) {
+    fn schedule_reconnect(&mut self, now: Time, rng: &mut Rng, fx: &mut dyn Effects) {
         self.state = State::Waiting;
         let next = (self.current_index + 1) % self.hosts.len();
         let mut delay_ms = 0;
@@ -158,7 +158,7 @@ impl ZkClient {
         fx.push(Effect::SetTimer { timer: self.timer(ClientTimer::Reconnect), at });
     }
 
-    fn start_connect(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    fn start_connect(&mut self, now: Time, fx: &mut dyn Effects) {
         self.current_index = (self.current_index + 1) % self.hosts.len();
         let conn = self.new_conn();
         let target = self.hosts[self.current_index];
@@ -171,7 +171,7 @@ impl ZkClient {
         fx.push(Effect::SetTimer { timer: self.timer(ClientTimer::ConnectTimeout), at });
     }
 
-    pub fn on_connected(&mut self, now: Time, conn: ConnId, fx: &mut Vec<Effect>) {
+    pub fn on_connected(&mut self, now: Time, conn: ConnId, fx: &mut dyn Effects) {
         let State::Connecting { conn: c } = self.state else {
             return;
         };
@@ -192,7 +192,7 @@ impl ZkClient {
         now: Time,
         conn: ConnId,
         rng: &mut Rng,
-        fx: &mut Vec<Effect>,
+        fx: &mut dyn Effects,
         events: &mut Vec<ZkEvent>,
     ) {
         if !self.owns(conn) {
@@ -201,7 +201,7 @@ impl ZkClient {
         self.disconnect(now, rng, fx, events);
     }
 
-    fn disconnect(&mut self, now: Time, rng: &mut Rng, fx: &mut Vec<Effect>, events: &mut Vec<ZkEvent>) {
+    fn disconnect(&mut self, now: Time, rng: &mut Rng, fx: &mut dyn Effects, events: &mut Vec<ZkEvent>) {
         let was_connected = self.is_connected();
         match self.state {
             State::Connecting { conn } | State::Handshaking { conn } | State::Connected { conn } => {
@@ -227,7 +227,7 @@ impl ZkClient {
         now: Time,
         conn: ConnId,
         message: ServerMsg,
-        fx: &mut Vec<Effect>,
+        fx: &mut dyn Effects,
         events: &mut Vec<ZkEvent>,
     ) {
         if !self.owns(conn) {
@@ -270,7 +270,7 @@ impl ZkClient {
         }
     }
 
-    fn arm_timers(&self, fx: &mut Vec<Effect>) {
+    fn arm_timers(&self, fx: &mut dyn Effects) {
         let State::Connected { .. } = self.state else {
             return;
         };
@@ -286,7 +286,7 @@ impl ZkClient {
         now: Time,
         kind: ClientTimer,
         rng: &mut Rng,
-        fx: &mut Vec<Effect>,
+        fx: &mut dyn Effects,
         events: &mut Vec<ZkEvent>,
     ) {
         let timeouts = client_timeouts(self.timeout_ms(), self.hosts.len());
@@ -316,7 +316,7 @@ impl ZkClient {
 
     /// Submits an operation. While not connected it fails at once with CONNECTIONLOSS (the
     /// application re-reads everything on `SyncConnected` anyway; docs/fidelity.md).
-    pub fn request(&mut self, now: Time, op: Op, fx: &mut Vec<Effect>, events: &mut Vec<ZkEvent>) -> u64 {
+    pub fn request(&mut self, now: Time, op: Op, fx: &mut dyn Effects, events: &mut Vec<ZkEvent>) -> u64 {
         self.next_xid += 1;
         let xid = self.next_xid;
         match self.state {
@@ -334,7 +334,7 @@ impl ZkClient {
 
     /// `ZooKeeper.close()`: sends closeSession if connected, then drops the connection. A
     /// disconnected handle just stops; its session lives on until the leader expires it.
-    pub fn close(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    pub fn close(&mut self, now: Time, fx: &mut dyn Effects) {
         if let State::Connected { conn } = self.state {
             self.next_xid += 1;
             let message = ClientMsg::Request { xid: self.next_xid, op: Op::CloseSession };

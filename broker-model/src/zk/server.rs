@@ -11,7 +11,8 @@ use super::proto::{
 use super::tree::DataTree;
 use super::{expiry_bucket_ms, negotiate_session_timeout, EnsembleConfig, ServerId, SessionId, Zxid};
 use crate::io::{
-    Addr, CloseReason, Component, ConnId, Effect, Input, Message, Observation, Record, TimerId, ZkRole,
+    Addr, CloseReason, Component, ConnId, Effect, Effects, Input, Message, Observation, Record, TimerId,
+    ZkRole,
 };
 use crate::rng::Rng;
 use crate::time::Time;
@@ -314,13 +315,13 @@ impl ZkServer {
         ConnId::next_out(Component::Own, &mut self.last_conn)
     }
 
-    pub fn on_start(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    pub fn on_start(&mut self, now: Time, fx: &mut dyn Effects) {
         fx.push(Effect::Listen { port: self.config.client_port });
         fx.push(Effect::Listen { port: self.config.election_port });
         self.start_election(now, fx);
     }
 
-    pub fn on_input(&mut self, now: Time, input: Input, fx: &mut Vec<Effect>) {
+    pub fn on_input(&mut self, now: Time, input: Input, fx: &mut dyn Effects) {
         match input {
             Input::Accepted { conn, port } => self.on_accepted(conn, port),
             Input::Connected { conn } => self.on_connected(now, conn, fx),
@@ -354,7 +355,7 @@ impl ZkServer {
         self.conns.insert(conn, role);
     }
 
-    fn on_connected(&mut self, now: Time, conn: ConnId, fx: &mut Vec<Effect>) {
+    fn on_connected(&mut self, now: Time, conn: ConnId, fx: &mut dyn Effects) {
         match self.conns.get(&conn).copied() {
             Some(ConnRole::ElectionOut(peer)) => {
                 fx.push(Effect::CancelTimer { timer: timer(ZkTimer::ElectionConnect(peer)) });
@@ -381,7 +382,7 @@ impl ZkServer {
     }
 
     /// A connection ended: closed by the peer, reset, or refused.
-    fn on_conn_lost(&mut self, now: Time, conn: ConnId, fx: &mut Vec<Effect>) {
+    fn on_conn_lost(&mut self, now: Time, conn: ConnId, fx: &mut dyn Effects) {
         let Some(role) = self.conns.remove(&conn) else {
             return;
         };
@@ -432,7 +433,7 @@ impl ZkServer {
         self.revalidations.retain(|_, p| p.conn != conn);
     }
 
-    fn on_message(&mut self, now: Time, conn: ConnId, message: Message, fx: &mut Vec<Effect>) {
+    fn on_message(&mut self, now: Time, conn: ConnId, message: Message, fx: &mut dyn Effects) {
         let Some(role) = self.conns.get(&conn).copied() else {
             return;
         };
@@ -452,7 +453,7 @@ impl ZkServer {
         Vote { peer_epoch: self.current_epoch, zxid: self.last_logged(), leader: self.config.id }
     }
 
-    fn start_election(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    fn start_election(&mut self, now: Time, fx: &mut dyn Effects) {
         self.logical_clock += 1;
         let proposal = self.initial_vote();
         let mut recvset = BTreeMap::new();
@@ -490,7 +491,7 @@ impl ZkServer {
         }
     }
 
-    fn broadcast(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    fn broadcast(&mut self, now: Time, fx: &mut dyn Effects) {
         let peers: Vec<ServerId> =
             self.config.peers.keys().copied().filter(|p| *p != self.config.id).collect();
         for peer in peers {
@@ -498,7 +499,7 @@ impl ZkServer {
         }
     }
 
-    fn send_notification(&mut self, now: Time, peer: ServerId, fx: &mut Vec<Effect>) {
+    fn send_notification(&mut self, now: Time, peer: ServerId, fx: &mut dyn Effects) {
         let notification = self.my_notification();
         if let Some(link) = self.election_links.get_mut(&peer) {
             if link.up {
@@ -518,7 +519,7 @@ impl ZkServer {
         fx.push(Effect::SetTimer { timer: timer(ZkTimer::ElectionConnect(peer)), at });
     }
 
-    fn on_notification(&mut self, now: Time, n: Notification, fx: &mut Vec<Effect>) {
+    fn on_notification(&mut self, now: Time, n: Notification, fx: &mut dyn Effects) {
         let Role::Looking(_) = &self.role else {
             // A settled server answers a LOOKING peer with its current vote.
             if n.state == PeerState::Looking {
@@ -558,7 +559,7 @@ impl ZkServer {
         now: Time,
         n: Notification,
         vote: Vote,
-        fx: &mut Vec<Effect>,
+        fx: &mut dyn Effects,
     ) -> bool {
         let logical_clock = self.logical_clock;
         let finalize_wait = self.config.ensemble.finalize_wait_ms;
@@ -578,7 +579,7 @@ impl ZkServer {
         true
     }
 
-    fn on_looking_notification(&mut self, now: Time, n: Notification, cast: CastVote, fx: &mut Vec<Effect>) {
+    fn on_looking_notification(&mut self, now: Time, n: Notification, cast: CastVote, fx: &mut dyn Effects) {
         if n.election_epoch < self.logical_clock {
             self.send_notification(now, n.sender, fx);
             return;
@@ -618,7 +619,7 @@ impl ZkServer {
         }
     }
 
-    fn on_settled_notification(&mut self, now: Time, n: Notification, cast: CastVote, fx: &mut Vec<Effect>) {
+    fn on_settled_notification(&mut self, now: Time, n: Notification, cast: CastVote, fx: &mut dyn Effects) {
         let quorum = self.quorum();
         let me = self.config.id;
         let logical_clock = self.logical_clock;
@@ -649,7 +650,7 @@ impl ZkServer {
         }
     }
 
-    fn decide(&mut self, now: Time, cast: CastVote, fx: &mut Vec<Effect>) {
+    fn decide(&mut self, now: Time, cast: CastVote, fx: &mut dyn Effects) {
         fx.push(Effect::CancelTimer { timer: timer(ZkTimer::ElectionPoll) });
         fx.push(Effect::CancelTimer { timer: timer(ZkTimer::Finalize) });
         self.current_vote = cast;
@@ -663,7 +664,7 @@ impl ZkServer {
     // ---------------------------------------------------------------------------------------
     // Leading: discovery, sync, broadcast.
 
-    fn lead(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    fn lead(&mut self, now: Time, fx: &mut dyn Effects) {
         let leading = Leading {
             phase: LeaderPhase::Discovery,
             epoch: 0,
@@ -689,7 +690,7 @@ impl ZkServer {
         self.observe_role(fx);
     }
 
-    fn on_from_learner(&mut self, now: Time, conn: ConnId, msg: QuorumMsg, fx: &mut Vec<Effect>) {
+    fn on_from_learner(&mut self, now: Time, conn: ConnId, msg: QuorumMsg, fx: &mut dyn Effects) {
         let Role::Leading(leading) = &mut self.role else {
             // A learner talking to a server that no longer leads: drop it.
             fx.push(Effect::Close { conn });
@@ -741,7 +742,7 @@ impl ZkServer {
         conn: ConnId,
         server: ServerId,
         accepted_epoch: u32,
-        fx: &mut Vec<Effect>,
+        fx: &mut dyn Effects,
     ) {
         let sync_limit = self.config.ensemble.sync_limit;
         let Role::Leading(leading) = &mut self.role else { unreachable!() };
@@ -770,7 +771,7 @@ impl ZkServer {
     }
 
     /// `getEpochToPropose`: a quorum (the leader included) has reported its accepted epoch.
-    fn try_finish_discovery(&mut self, _now: Time, fx: &mut Vec<Effect>) {
+    fn try_finish_discovery(&mut self, _now: Time, fx: &mut dyn Effects) {
         let quorum = self.quorum();
         let my_accepted = self.accepted_epoch;
         let Role::Leading(leading) = &mut self.role else { unreachable!() };
@@ -790,7 +791,7 @@ impl ZkServer {
         fx.push(Effect::Append { record: Record::Zk(ZkRecord::AcceptedEpoch(epoch)) });
     }
 
-    fn on_ack_epoch(&mut self, now: Time, server: ServerId, fx: &mut Vec<Effect>) {
+    fn on_ack_epoch(&mut self, now: Time, server: ServerId, fx: &mut dyn Effects) {
         let quorum = self.quorum();
         let Role::Leading(leading) = &mut self.role else { unreachable!() };
         let Some(handle) = leading.learners.get_mut(&server) else {
@@ -823,7 +824,7 @@ impl ZkServer {
         }
     }
 
-    fn send_snapshot(&mut self, sid: ServerId, fx: &mut Vec<Effect>) {
+    fn send_snapshot(&mut self, sid: ServerId, fx: &mut dyn Effects) {
         let snapshot = Box::new(Snapshot {
             zxid: self.last_processed,
             tree: self.tree.clone(),
@@ -843,7 +844,7 @@ impl ZkServer {
         }
     }
 
-    fn on_ack_new_leader(&mut self, now: Time, server: ServerId, fx: &mut Vec<Effect>) {
+    fn on_ack_new_leader(&mut self, now: Time, server: ServerId, fx: &mut dyn Effects) {
         let quorum = self.quorum();
         let Role::Leading(leading) = &mut self.role else { unreachable!() };
         let Some(handle) = leading.learners.get_mut(&server) else {
@@ -863,7 +864,7 @@ impl ZkServer {
     }
 
     /// A quorum acknowledged NEWLEADER: `startZkServer()` and UPTODATE.
-    fn start_broadcast(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    fn start_broadcast(&mut self, now: Time, fx: &mut dyn Effects) {
         let tick_ms = self.config.ensemble.tick_time_ms;
         let local_now = self.local_ms(now);
         let Role::Leading(leading) = &mut self.role else { unreachable!() };
@@ -894,7 +895,7 @@ impl ZkServer {
     }
 
     /// `Leader.lead` loop body: ping learners every tick/2; every tick check the synced quorum.
-    fn on_leader_tick(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    fn on_leader_tick(&mut self, now: Time, fx: &mut dyn Effects) {
         let quorum = self.quorum();
         let tick_ms = self.config.ensemble.tick_time_ms;
         let Role::Leading(leading) = &mut self.role else {
@@ -954,7 +955,7 @@ impl ZkServer {
         true
     }
 
-    fn arm_expiry(&mut self, fx: &mut Vec<Effect>) {
+    fn arm_expiry(&mut self, fx: &mut dyn Effects) {
         let Role::Leading(leading) = &self.role else {
             return;
         };
@@ -964,7 +965,7 @@ impl ZkServer {
         }
     }
 
-    fn on_session_expiry(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    fn on_session_expiry(&mut self, now: Time, fx: &mut dyn Effects) {
         let local_now = self.local_ms(now);
         let Role::Leading(leading) = &mut self.role else {
             return;
@@ -994,7 +995,7 @@ impl ZkServer {
         session: SessionId,
         xid: Option<u64>,
         op: Op,
-        fx: &mut Vec<Effect>,
+        fx: &mut dyn Effects,
     ) {
         let tick_ms = self.config.ensemble.tick_time_ms;
         let local_now = self.local_ms(now);
@@ -1047,7 +1048,7 @@ impl ZkServer {
     }
 
     /// `tryToCommit`: commit in zxid order while the oldest proposal has a quorum of acks.
-    fn try_commit(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    fn try_commit(&mut self, now: Time, fx: &mut dyn Effects) {
         let quorum = self.quorum();
         loop {
             let Role::Leading(leading) = &mut self.role else {
@@ -1076,7 +1077,7 @@ impl ZkServer {
     // ---------------------------------------------------------------------------------------
     // Following.
 
-    fn follow(&mut self, now: Time, leader: ServerId, fx: &mut Vec<Effect>) {
+    fn follow(&mut self, now: Time, leader: ServerId, fx: &mut dyn Effects) {
         let conn = self.new_conn();
         self.conns.insert(conn, ConnRole::ToLeader);
         let target = self.config.peers[&leader].quorum;
@@ -1100,7 +1101,7 @@ impl ZkServer {
         }
     }
 
-    fn arm_watchdog(&mut self, _now: Time, fx: &mut Vec<Effect>) {
+    fn arm_watchdog(&mut self, _now: Time, fx: &mut dyn Effects) {
         let Role::Following(following) = &self.role else {
             return;
         };
@@ -1108,7 +1109,7 @@ impl ZkServer {
         fx.push(Effect::SetTimer { timer: timer(ZkTimer::FollowerWatchdog), at });
     }
 
-    fn on_watchdog(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    fn on_watchdog(&mut self, now: Time, fx: &mut dyn Effects) {
         let Role::Following(following) = &self.role else {
             return;
         };
@@ -1121,7 +1122,7 @@ impl ZkServer {
         }
     }
 
-    fn on_leader_connect_retry(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    fn on_leader_connect_retry(&mut self, now: Time, fx: &mut dyn Effects) {
         let Role::Following(following) = &mut self.role else {
             return;
         };
@@ -1137,7 +1138,7 @@ impl ZkServer {
         let _ = now;
     }
 
-    fn on_from_leader(&mut self, now: Time, msg: QuorumMsg, fx: &mut Vec<Effect>) {
+    fn on_from_leader(&mut self, now: Time, msg: QuorumMsg, fx: &mut dyn Effects) {
         let Role::Following(following) = &mut self.role else {
             return;
         };
@@ -1203,7 +1204,7 @@ impl ZkServer {
     }
 
     /// Leaving FOLLOWING or LEADING: drop every client (`closeAllConnections`) and look again.
-    fn shutdown(&mut self, now: Time, fx: &mut Vec<Effect>) {
+    fn shutdown(&mut self, now: Time, fx: &mut dyn Effects) {
         self.serving = false;
         if self.is_leading() {
             fx.push(Effect::Unlisten { port: self.config.quorum_port });
@@ -1249,7 +1250,7 @@ impl ZkServer {
     }
 
     /// `FinalRequestProcessor`: apply, fire watches, answer the local requester.
-    fn commit(&mut self, _now: Time, entry: &TxnEntry, fx: &mut Vec<Effect>) {
+    fn commit(&mut self, _now: Time, entry: &TxnEntry, fx: &mut dyn Effects) {
         let (result, triggers) = self.apply_to_state(entry);
         for (kind, path) in triggers {
             self.fire_watches(kind, &path, fx);
@@ -1297,7 +1298,7 @@ impl ZkServer {
         conn: ConnId,
         entry: &TxnEntry,
         result: Result<OpResult, ZkError>,
-        fx: &mut Vec<Effect>,
+        fx: &mut dyn Effects,
     ) {
         let xid = entry.xid.expect("a client txn");
         let Some(client) = self.clients.get_mut(&conn) else {
@@ -1315,7 +1316,7 @@ impl ZkServer {
         self.drain_reads(conn, fx);
     }
 
-    fn drain_reads(&mut self, conn: ConnId, fx: &mut Vec<Effect>) {
+    fn drain_reads(&mut self, conn: ConnId, fx: &mut dyn Effects) {
         while let Some(Pending::Read { .. }) = self.clients.get(&conn).and_then(|c| c.pending.front()) {
             let client = self.clients.get_mut(&conn).expect("checked");
             let Some(Pending::Read { xid, op }) = client.pending.pop_front() else { unreachable!() };
@@ -1323,7 +1324,7 @@ impl ZkServer {
         }
     }
 
-    fn answer_read(&mut self, conn: ConnId, xid: u64, op: &Op, fx: &mut Vec<Effect>) {
+    fn answer_read(&mut self, conn: ConnId, xid: u64, op: &Op, fx: &mut dyn Effects) {
         let result = self.tree.read(op);
         if result.is_ok() {
             match op {
@@ -1340,7 +1341,7 @@ impl ZkServer {
         fx.push(Effect::Send { conn, message: Message::ZkServer(message) });
     }
 
-    fn fire_watches(&mut self, kind: WatchKind, path: &str, fx: &mut Vec<Effect>) {
+    fn fire_watches(&mut self, kind: WatchKind, path: &str, fx: &mut dyn Effects) {
         let mut fired = BTreeSet::new();
         if matches!(kind, WatchKind::NodeCreated | WatchKind::NodeDeleted | WatchKind::NodeDataChanged) {
             fired.extend(self.data_watches.remove(path).unwrap_or_default());
@@ -1359,7 +1360,7 @@ impl ZkServer {
     // ---------------------------------------------------------------------------------------
     // Clients.
 
-    fn on_client(&mut self, now: Time, conn: ConnId, msg: ClientMsg, fx: &mut Vec<Effect>) {
+    fn on_client(&mut self, now: Time, conn: ConnId, msg: ClientMsg, fx: &mut dyn Effects) {
         match msg {
             ClientMsg::Connect { last_zxid, timeout_ms, session } => {
                 self.on_client_connect(now, conn, last_zxid, timeout_ms, session, fx)
@@ -1394,7 +1395,7 @@ impl ZkServer {
         last_zxid: Zxid,
         requested_ms: u64,
         session: Option<SessionId>,
-        fx: &mut Vec<Effect>,
+        fx: &mut dyn Effects,
     ) {
         // "ZooKeeperServer not running", or "client must try another server".
         if !self.serving || last_zxid > self.last_processed {
@@ -1433,7 +1434,7 @@ impl ZkServer {
         session: SessionId,
         pending: PendingConnect,
         valid: bool,
-        fx: &mut Vec<Effect>,
+        fx: &mut dyn Effects,
     ) {
         let conn = pending.conn;
         let Some(client) = self.clients.get_mut(&conn) else {
@@ -1455,7 +1456,7 @@ impl ZkServer {
 
     /// Every client packet touches its session: directly on the leader, in the touch table on a
     /// follower (relayed with the next PING reply).
-    fn touch_client(&mut self, now: Time, conn: ConnId, fx: &mut Vec<Effect>) {
+    fn touch_client(&mut self, now: Time, conn: ConnId, fx: &mut dyn Effects) {
         let Some(client) = self.clients.get(&conn) else {
             return;
         };
@@ -1476,7 +1477,7 @@ impl ZkServer {
     }
 
     /// A write from a client of this server: prepped here if leading, else forwarded.
-    fn submit(&mut self, now: Time, session: SessionId, xid: Option<u64>, op: Op, fx: &mut Vec<Effect>) {
+    fn submit(&mut self, now: Time, session: SessionId, xid: Option<u64>, op: Op, fx: &mut dyn Effects) {
         match &self.role {
             Role::Leading(_) => self.leader_submit(now, session, xid, op, fx),
             Role::Following(following) => {
@@ -1489,7 +1490,7 @@ impl ZkServer {
 
     // ---------------------------------------------------------------------------------------
 
-    fn on_timer(&mut self, now: Time, t: ZkTimer, fx: &mut Vec<Effect>) {
+    fn on_timer(&mut self, now: Time, t: ZkTimer, fx: &mut dyn Effects) {
         match t {
             ZkTimer::ElectionPoll => {
                 let max = self.config.ensemble.max_notification_interval_ms;
@@ -1538,7 +1539,7 @@ impl ZkServer {
         }
     }
 
-    fn observe_role(&self, fx: &mut Vec<Effect>) {
+    fn observe_role(&self, fx: &mut dyn Effects) {
         let role = match self.role {
             Role::Looking(_) => ZkRole::Looking,
             Role::Following(_) => ZkRole::Following,

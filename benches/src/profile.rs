@@ -1,0 +1,160 @@
+//! The handlers' share of a run, read from a profile of the plain release build (the
+//! `handler_share` example and `benches/handler-share` drive it; benches/README.md).
+//!
+//! The world calls every handler through `sim::world::call_handler` and carries out every
+//! effect through `<sim::world::Applier as Effects>::push`, both never inlined and never
+//! tail-called. Walking a sample's stack from its thread's root towards the sampled
+//! instruction, the last of those two frames decides: below `call_handler` the time is the
+//! process's own, below `push` it is the world's again (a send, a timer, an fsync carried out
+//! for the handler), and a stack with neither is the world's (event loop, network, disk,
+//! checkers, teardown, start-up). A stack that was not unwound to its thread's root is counted
+//! as the world's and reported apart, so it can only lower the share.
+
+use std::io::BufRead;
+
+/// The outermost frames of a stack unwound whole: a Rust thread's, libc's or `main`'s.
+const ROOTS: [&str; 5] = [
+    "std::sys::backtrace::__rust_begin_short_backtrace",
+    "start_thread",
+    "__libc_start_call_main",
+    "__libc_start_main",
+    "_start",
+];
+
+/// Samples by where they were spent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Tally {
+    pub handlers: u64,
+    pub world: u64,
+    /// Samples whose stack does not reach a thread's root (also counted in `world`).
+    pub cut: u64,
+}
+
+impl Tally {
+    /// Counts one sample, its frames' symbols innermost first (as `perf script` prints them).
+    pub fn add(&mut self, frames: &[&str]) {
+        if frames.is_empty() {
+            return;
+        }
+        let mut handler = false;
+        for frame in frames.iter().rev() {
+            if frame.starts_with("sim::world::call_handler") {
+                handler = true;
+            } else if frame.starts_with("<sim::world::Applier as broker_model::io::Effects>::push") {
+                handler = false;
+            }
+        }
+        if !frames.iter().any(|frame| ROOTS.contains(frame)) {
+            self.cut += 1;
+            self.world += 1;
+        } else if handler {
+            self.handlers += 1;
+        } else {
+            self.world += 1;
+        }
+    }
+
+    pub fn samples(&self) -> u64 {
+        self.handlers + self.world
+    }
+
+    /// The handlers' share of the samples, and its standard error (samples taken as
+    /// independent).
+    pub fn share(&self) -> Option<(f64, f64)> {
+        let total = self.samples();
+        if total == 0 {
+            return None;
+        }
+        let share = self.handlers as f64 / total as f64;
+        Some((share, (share * (1.0 - share) / total as f64).sqrt()))
+    }
+}
+
+/// Tallies `perf script -F comm,ip,sym` output: a sample is an unindented line (its thread's
+/// name) followed by one indented `<address> <symbol>` line per frame, innermost first.
+pub fn tally(input: impl BufRead) -> std::io::Result<Tally> {
+    let mut tally = Tally::default();
+    let mut frames: Vec<String> = Vec::new();
+    let mut count = |frames: &mut Vec<String>| {
+        tally.add(&frames.iter().map(String::as_str).collect::<Vec<_>>());
+        frames.clear();
+    };
+    for line in input.lines() {
+        let line = line?;
+        if line.trim().is_empty() || !line.starts_with([' ', '\t']) {
+            count(&mut frames);
+            continue;
+        }
+        let frame = line.trim_start();
+        frames.push(frame.split_once(' ').map_or("", |(_, symbol)| symbol).to_string());
+    }
+    count(&mut frames);
+    Ok(tally)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HANDLER: &str = "\
+master-crash-0 
+\t          17bc63 broker_model::store::Log::write
+\t          1582a7 broker_model::broker::Broker::on_input
+\t          3b1db0 sim::world::call_handler
+\t          39bea6 sim::world::World::deliver
+\t          35c2f1 <core::pin::Pin<P> as core::future::future::Future>::poll
+\t          347e2d std::sys::backtrace::__rust_begin_short_backtrace
+\tffffffffffffffff [unknown]
+";
+
+    /// A send carried out for the handler: the world's time, though under `call_handler`.
+    const EFFECT: &str = "\
+master-crash-0 
+\t          3a176d sim::world::World::transmit
+\t          3b1bb2 <sim::world::Applier as broker_model::io::Effects>::push
+\t          1683fd broker_model::broker::Broker::after_input
+\t          3b1db0 sim::world::call_handler
+\t          39bea6 sim::world::World::deliver
+\t          347e2d std::sys::backtrace::__rust_begin_short_backtrace
+";
+
+    const LOOP: &str = "\
+master-crash-0 
+\t          35c2f1 <core::pin::Pin<P> as core::future::future::Future>::poll
+\t          347e2d std::sys::backtrace::__rust_begin_short_backtrace
+";
+
+    /// Unwinding gave up before the root: counted as the world's, and apart.
+    const CUT: &str = "\
+master-crash-0 
+\t          17bc63 broker_model::store::Log::write
+\t          3b1db0 sim::world::call_handler
+";
+
+    fn of(text: &str) -> Tally {
+        tally(text.as_bytes()).expect("in memory")
+    }
+
+    #[test]
+    fn the_last_boundary_on_the_way_down_decides() {
+        assert_eq!(of(HANDLER), Tally { handlers: 1, world: 0, cut: 0 });
+        assert_eq!(of(EFFECT), Tally { handlers: 0, world: 1, cut: 0 });
+        assert_eq!(of(LOOP), Tally { handlers: 0, world: 1, cut: 0 });
+        assert_eq!(of(CUT), Tally { handlers: 0, world: 1, cut: 1 });
+    }
+
+    #[test]
+    fn samples_are_split_by_their_thread_line_and_blank_lines() {
+        let text = [HANDLER, EFFECT, LOOP, HANDLER].join("\n") + CUT;
+        let tally = of(&text);
+        assert_eq!(tally, Tally { handlers: 2, world: 3, cut: 1 });
+        let (share, error) = tally.share().expect("samples");
+        assert!((share - 0.4).abs() < 1e-12);
+        assert!(error > 0.0 && error < 0.25);
+    }
+
+    #[test]
+    fn no_samples_no_share() {
+        assert_eq!(of("").share(), None);
+    }
+}
