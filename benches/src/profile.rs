@@ -1,18 +1,21 @@
 //! The handlers' share of a run, read from a profile of the plain release build (the
 //! `handler_share` example and `benches/handler-share` drive it; benches/README.md).
 //!
-//! The world calls every handler through `sim::world::call_handler` and carries out every
-//! effect through `<sim::world::Applier as Effects>::push`, both never inlined and never
-//! tail-called. Walking a sample's stack from its thread's root towards the sampled
-//! instruction, the last of those two frames decides: below `call_handler` the time is the
-//! process's own, below `push` it is the world's again (a send, a timer, an fsync carried out
-//! for the handler), and a stack with neither is the world's (event loop, network, disk,
-//! checkers, teardown, start-up). A stack that was not unwound to its thread's root is counted
-//! as the world's and reported apart, so it can only lower the share.
+//! The world runs every handler, and builds every process from its disk, through
+//! `sim::world::call_handler`, and carries out every effect through
+//! `<sim::world::Applier as Effects>::push`, both never inlined and never tail-called (the
+//! bare-model driver has its own `benches::call_handler`). Walking a sample's stack from its
+//! thread's root towards the sampled instruction, the last of those frames decides: below
+//! `call_handler` the time is the process's own, below `push` it is the world's again (a
+//! send, a timer, an fsync carried out for the handler), and a stack with neither is the
+//! world's (event loop, network, disk, checkers, start-up, and teardown — dropping the
+//! processes' state included). A stack that was not unwound to its thread's root is counted as
+//! the world's and reported apart, so it can only lower the share.
 
 use std::io::BufRead;
 
-/// The outermost frames of a stack unwound whole: a Rust thread's, libc's or `main`'s.
+/// The outermost frames of a stack unwound whole (a Rust thread's, libc's or `main`'s), as
+/// prefixes: perf may add a symbol version (`__libc_start_main@@GLIBC_2.34`).
 const ROOTS: [&str; 5] = [
     "std::sys::backtrace::__rust_begin_short_backtrace",
     "start_thread",
@@ -20,6 +23,18 @@ const ROOTS: [&str; 5] = [
     "__libc_start_main",
     "_start",
 ];
+
+/// Frames below which the time is the processes' own.
+const PROCESS_CODE: [&str; 2] = ["sim::world::call_handler", "benches::call_handler"];
+
+/// The frame below which it is the world's again.
+const WORLD_CODE: &str = "<sim::world::Applier as broker_model::io::Effects>::push";
+
+fn is_root(frame: &str) -> bool {
+    ROOTS
+        .iter()
+        .any(|root| frame == *root || frame.strip_prefix(root).is_some_and(|rest| rest.starts_with('@')))
+}
 
 /// Samples by where they were spent.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -38,13 +53,13 @@ impl Tally {
         }
         let mut handler = false;
         for frame in frames.iter().rev() {
-            if frame.starts_with("sim::world::call_handler") {
+            if PROCESS_CODE.iter().any(|entry| frame.starts_with(entry)) {
                 handler = true;
-            } else if frame.starts_with("<sim::world::Applier as broker_model::io::Effects>::push") {
+            } else if frame.starts_with(WORLD_CODE) {
                 handler = false;
             }
         }
-        if !frames.iter().any(|frame| ROOTS.contains(frame)) {
+        if !frames.iter().any(|frame| is_root(frame)) {
             self.cut += 1;
             self.world += 1;
         } else if handler {
@@ -131,6 +146,15 @@ master-crash-0
 \t          3b1db0 sim::world::call_handler
 ";
 
+    /// The bare-model driver's entry, under `main` (libc's symbol carries its version).
+    const DIRECT: &str = "\
+model-8e509cea6a 
+\t          17bc63 broker_model::store::Log::write
+\t          3b1db0 benches::call_handler
+\t          3b1000 benches::Direct::run_until
+\t            29d90 __libc_start_main@@GLIBC_2.34
+";
+
     fn of(text: &str) -> Tally {
         tally(text.as_bytes()).expect("in memory")
     }
@@ -141,6 +165,15 @@ master-crash-0
         assert_eq!(of(EFFECT), Tally { handlers: 0, world: 1, cut: 0 });
         assert_eq!(of(LOOP), Tally { handlers: 0, world: 1, cut: 0 });
         assert_eq!(of(CUT), Tally { handlers: 0, world: 1, cut: 1 });
+        assert_eq!(of(DIRECT), Tally { handlers: 1, world: 0, cut: 0 });
+    }
+
+    #[test]
+    fn a_root_is_a_whole_symbol_or_a_versioned_one() {
+        assert!(is_root("start_thread"));
+        assert!(is_root("__libc_start_main@@GLIBC_2.34"));
+        assert!(!is_root("_start_something"));
+        assert!(!is_root("broker_model::broker::Broker::on_start"));
     }
 
     #[test]

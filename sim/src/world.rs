@@ -266,21 +266,23 @@ struct Applier<'w> {
 }
 
 impl Effects for Applier<'_> {
-    /// Never inlined: with [`call_handler`], the frames a profile tells the handlers' time
-    /// from the world's by (`benches/examples/handler_share.rs`).
+    /// Never inlined: with [`call_handler`], the frames by which a profile tells the
+    /// handlers' time from the world's (`benches::profile`).
     #[inline(never)]
     fn push(&mut self, effect: Effect) {
         self.world.apply_one(self.process, effect);
     }
 }
 
-/// Calls one handler of a process. Never inlined, so that a profile can tell the time spent
-/// below this frame (the process's own, except below [`Applier::push`]) from the world's.
+/// Runs the process's own code: a handler, or building a process from its disk. Never inlined
+/// and never tail-called, so that a profile can tell the time spent below this frame (the
+/// process's, except below [`Applier::push`]) from the world's (`benches::profile`).
 #[inline(never)]
-fn call_handler(handler: impl FnOnce(&mut Node, &mut dyn Effects), node: &mut Node, fx: &mut Applier) {
-    handler(node, fx);
+fn call_handler<R>(process_code: impl FnOnce() -> R) -> R {
+    let result = process_code();
     // Something after the call, so that it is not a tail call: the frame must stay on the stack.
-    std::hint::black_box(node);
+    std::hint::black_box(&result);
+    result
 }
 
 impl World {
@@ -466,22 +468,25 @@ impl World {
     // Processes.
 
     fn start_process(&mut self, process: usize) {
+        assert!(self.handling.is_none(), "a process started from inside a handler");
         let spec = &self.layout.processes[process];
         let proc = &mut self.procs[process];
         assert!(proc.node.is_none(), "{} started twice", spec.name);
         let stream = (process as u64) << 32 | proc.incarnation as u64;
         let disk = &proc.disk.records[..];
-        let node = match &spec.kind {
+        let (seed, incarnation) = (self.seed, proc.incarnation);
+        // Recovering from the disk is the process's own work.
+        let node = call_handler(|| match &spec.kind {
             ProcessKind::Zk { config, .. } => {
-                Node::Zk(Box::new(ZkServer::start(config.clone(), (self.seed, stream), disk)))
+                Node::Zk(Box::new(ZkServer::start(config.clone(), (seed, stream), disk)))
             }
             ProcessKind::Broker { config, .. } => {
-                Node::Broker(Box::new(Broker::start(config.clone(), (self.seed, stream), disk)))
+                Node::Broker(Box::new(Broker::start(config.clone(), (seed, stream), disk)))
             }
             ProcessKind::Client { config, .. } => {
-                Node::Client(Box::new(Client::new(config.clone(), (self.seed, stream), proc.incarnation)))
+                Node::Client(Box::new(Client::new(config.clone(), (seed, stream), incarnation)))
             }
-        };
+        });
         proc.node = Some(node);
         proc.paused = false;
         self.history.push(self.now, Some(process), Kind::Started);
@@ -493,6 +498,7 @@ impl World {
 
     /// `kill -9` (`silent = false`) or loss of the host (`silent = true`: no resets are sent).
     fn crash_process(&mut self, process: usize, silent: bool) {
+        assert!(self.handling.is_none(), "a process crashed from inside a handler");
         if silent {
             // A dead host loses its page cache, whether or not the process still ran: written
             // but not fsynced is gone, and fsyncs in flight never complete. After `kill -9` the
@@ -544,6 +550,7 @@ impl World {
     }
 
     fn pause(&mut self, process: usize, duration_ms: u64) {
+        assert!(self.handling.is_none(), "a process paused from inside a handler");
         if self.procs[process].node.is_none() || self.procs[process].paused {
             return;
         }
@@ -582,6 +589,9 @@ impl World {
     }
 
     fn deliver(&mut self, process: usize, input: Input) {
+        // Nothing an effect does delivers at once: a handler's node is out of `procs` while it
+        // runs, and an input for it would look like one for a dead process.
+        assert!(self.handling.is_none(), "an input delivered from inside a handler");
         let proc = &mut self.procs[process];
         if proc.node.is_none() {
             return;
@@ -602,7 +612,7 @@ impl World {
         assert!(self.handling.is_none(), "a handler runs inside another");
         let mut node = self.procs[process].node.take().expect("a running process");
         self.handling = Some(process);
-        call_handler(handler, &mut node, &mut Applier { world: self, process });
+        call_handler(|| handler(&mut node, &mut Applier { world: self, process }));
         self.handling = None;
         let slot = &mut self.procs[process].node;
         assert!(slot.is_none(), "an effect restarted the process whose handler made it");
