@@ -1,12 +1,12 @@
 //! The handlers' share of a run, read from a profile of the plain release build (the
 //! `handler_share` example and `benches/handler-share` drive it; benches/README.md).
 //!
-//! The world runs every handler, and builds every process from its disk, through
-//! `sim::world::call_handler`, and carries out every effect through
+//! The world runs every handler through `sim::world::call_handler`, builds every process from
+//! its disk in `sim::world::build_process`, and carries out every effect through
 //! `<sim::world::Applier as Effects>::push`, both never inlined and never tail-called (the
 //! bare-model driver has its own `benches::call_handler`). Walking a sample's stack from its
 //! thread's root towards the sampled instruction, the last of those frames decides: below
-//! `call_handler` the time is the process's own, below `push` it is the world's again (a
+//! `call_handler` or `build_process` the time is the process's own, below `push` it is the world's again (a
 //! send, a timer, an fsync carried out for the handler), and a stack with neither is the
 //! world's (event loop, network, disk, checkers, start-up, and teardown — dropping the
 //! processes' state included). A stack that was not unwound to its thread's root is counted as
@@ -25,7 +25,8 @@ const ROOTS: [&str; 5] = [
 ];
 
 /// Frames below which the time is the processes' own.
-const PROCESS_CODE: [&str; 2] = ["sim::world::call_handler", "benches::call_handler"];
+const PROCESS_CODE: [&str; 3] =
+    ["sim::world::call_handler", "sim::world::build_process", "benches::call_handler"];
 
 /// The frame below which it is the world's again.
 const WORLD_CODE: &str = "<sim::world::Applier as broker_model::io::Effects>::push";
@@ -41,8 +42,16 @@ fn is_root(frame: &str) -> bool {
 pub struct Tally {
     pub handlers: u64,
     pub world: u64,
-    /// Samples whose stack does not reach a thread's root (also counted in `world`).
+    /// Samples whose stack does not reach a thread's root (also counted in `world`): kernel
+    /// work with little or no user stack (a thread's creation or exit, a page fault), or a
+    /// stack the unwinder gave up on.
     pub cut: u64,
+    /// Of those, samples in user code whose stack has only the sampled frame: the unwinder
+    /// gave up at once. perf now and then records a whole profile in which no stack unwinds
+    /// through libc; this count is how such a profile shows.
+    pub lone: u64,
+    /// Threads sampled (when the thread lines carry a thread id: `perf script -F comm,tid,…`).
+    pub threads: u64,
 }
 
 impl Tally {
@@ -85,25 +94,38 @@ impl Tally {
     }
 }
 
-/// Tallies `perf script -F comm,ip,sym` output: a sample is an unindented line (its thread's
-/// name) followed by one indented `<address> <symbol>` line per frame, innermost first.
+/// Tallies `perf script -F comm,tid,ip,sym` output (the thread id may be left out): a sample
+/// is an unindented line (its thread's name and id) followed by one indented `<address>
+/// <symbol>` line per frame, innermost first.
 pub fn tally(input: impl BufRead) -> std::io::Result<Tally> {
     let mut tally = Tally::default();
-    let mut frames: Vec<String> = Vec::new();
-    let mut count = |frames: &mut Vec<String>| {
-        tally.add(&frames.iter().map(String::as_str).collect::<Vec<_>>());
+    let mut threads = std::collections::BTreeSet::new();
+    // Each frame's symbol, and whether its address is the kernel's.
+    let mut frames: Vec<(String, bool)> = Vec::new();
+    let mut count = |frames: &mut Vec<(String, bool)>| {
+        let before = tally.cut;
+        tally.add(&frames.iter().map(|(symbol, _)| symbol.as_str()).collect::<Vec<_>>());
+        if tally.cut > before && frames.len() == 1 && !frames[0].1 {
+            tally.lone += 1;
+        }
         frames.clear();
     };
     for line in input.lines() {
         let line = line?;
         if line.trim().is_empty() || !line.starts_with([' ', '\t']) {
             count(&mut frames);
+            if let Some(tid) = line.split_whitespace().nth(1).and_then(|tid| tid.parse::<u64>().ok()) {
+                threads.insert(tid);
+            }
             continue;
         }
-        let frame = line.trim_start();
-        frames.push(frame.split_once(' ').map_or("", |(_, symbol)| symbol).to_string());
+        let (address, symbol) = line.trim_start().split_once(' ').unwrap_or((line.trim_start(), ""));
+        // x86-64 kernel addresses are the top half: 16 hex digits from ffff8000_00000000.
+        let kernel = address.len() == 16 && address.starts_with("ffff");
+        frames.push((symbol.to_string(), kernel));
     }
     count(&mut frames);
+    tally.threads = threads.len() as u64;
     Ok(tally)
 }
 
@@ -155,17 +177,33 @@ model-8e509cea6a
 \t            29d90 __libc_start_main@@GLIBC_2.34
 ";
 
+    /// The unwinder gave up at once in user code.
+    const LONE: &str = "\
+master-crash-0 
+\t          16d8d0 __memmove_avx512_unaligned_erms
+";
+
+    /// A thread's creation: kernel work with one libc frame.
+    const CLONE: &str = "\
+amqsim 
+\tffffffff8135ee2b copy_process
+\tffffffff8135ff19 __do_sys_clone3
+\t          1098d9 clone3
+";
+
     fn of(text: &str) -> Tally {
         tally(text.as_bytes()).expect("in memory")
     }
 
     #[test]
     fn the_last_boundary_on_the_way_down_decides() {
-        assert_eq!(of(HANDLER), Tally { handlers: 1, world: 0, cut: 0 });
-        assert_eq!(of(EFFECT), Tally { handlers: 0, world: 1, cut: 0 });
-        assert_eq!(of(LOOP), Tally { handlers: 0, world: 1, cut: 0 });
-        assert_eq!(of(CUT), Tally { handlers: 0, world: 1, cut: 1 });
-        assert_eq!(of(DIRECT), Tally { handlers: 1, world: 0, cut: 0 });
+        assert_eq!(of(HANDLER), Tally { handlers: 1, world: 0, cut: 0, lone: 0, threads: 0 });
+        assert_eq!(of(EFFECT), Tally { handlers: 0, world: 1, cut: 0, lone: 0, threads: 0 });
+        assert_eq!(of(LOOP), Tally { handlers: 0, world: 1, cut: 0, lone: 0, threads: 0 });
+        assert_eq!(of(CUT), Tally { handlers: 0, world: 1, cut: 1, lone: 0, threads: 0 });
+        assert_eq!(of(DIRECT), Tally { handlers: 1, world: 0, cut: 0, lone: 0, threads: 0 });
+        assert_eq!(of(LONE), Tally { handlers: 0, world: 1, cut: 1, lone: 1, threads: 0 });
+        assert_eq!(of(CLONE), Tally { handlers: 0, world: 1, cut: 1, lone: 0, threads: 0 });
     }
 
     #[test]
@@ -180,10 +218,19 @@ model-8e509cea6a
     fn samples_are_split_by_their_thread_line_and_blank_lines() {
         let text = [HANDLER, EFFECT, LOOP, HANDLER].join("\n") + CUT;
         let tally = of(&text);
-        assert_eq!(tally, Tally { handlers: 2, world: 3, cut: 1 });
+        assert_eq!(tally, Tally { handlers: 2, world: 3, cut: 1, lone: 0, threads: 0 });
         let (share, error) = tally.share().expect("samples");
         assert!((share - 0.4).abs() < 1e-12);
         assert!(error > 0.0 && error < 0.25);
+    }
+
+    #[test]
+    fn threads_are_counted_by_their_ids() {
+        let text = "master-crash-0 17\n\t 1 std::sys::backtrace::__rust_begin_short_backtrace\n\
+                    master-crash-0 17\n\t 1 std::sys::backtrace::__rust_begin_short_backtrace\n\
+                    master-crash-1 18\n\t 1 std::sys::backtrace::__rust_begin_short_backtrace\n";
+        let tally = of(text);
+        assert_eq!((tally.world, tally.threads), (3, 2));
     }
 
     #[test]

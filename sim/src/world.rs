@@ -274,15 +274,23 @@ impl Effects for Applier<'_> {
     }
 }
 
-/// Runs the process's own code: a handler, or building a process from its disk. Never inlined
-/// and never tail-called, so that a profile can tell the time spent below this frame (the
-/// process's, except below [`Applier::push`]) from the world's (`benches::profile`).
+/// Calls one handler of a process. Never inlined and never tail-called, so that a profile can
+/// tell the time spent below this frame (the process's own, except below [`Applier::push`])
+/// from the world's (`benches::profile`).
 #[inline(never)]
-fn call_handler<R>(process_code: impl FnOnce() -> R) -> R {
-    let result = process_code();
+fn call_handler(handler: impl FnOnce(&mut Node, &mut dyn Effects), node: &mut Node, fx: &mut Applier) {
+    handler(node, fx);
     // Something after the call, so that it is not a tail call: the frame must stay on the stack.
-    std::hint::black_box(&result);
-    result
+    std::hint::black_box(node);
+}
+
+/// Builds a process from its disk: the process's own work, in a frame a profile can tell from
+/// the world's, like [`call_handler`].
+#[inline(never)]
+fn build_process(build: impl FnOnce() -> Node) -> Node {
+    let node = build();
+    std::hint::black_box(&node);
+    node
 }
 
 impl World {
@@ -476,7 +484,7 @@ impl World {
         let disk = &proc.disk.records[..];
         let (seed, incarnation) = (self.seed, proc.incarnation);
         // Recovering from the disk is the process's own work.
-        let node = call_handler(|| match &spec.kind {
+        let node = build_process(|| match &spec.kind {
             ProcessKind::Zk { config, .. } => {
                 Node::Zk(Box::new(ZkServer::start(config.clone(), (seed, stream), disk)))
             }
@@ -612,7 +620,7 @@ impl World {
         assert!(self.handling.is_none(), "a handler runs inside another");
         let mut node = self.procs[process].node.take().expect("a running process");
         self.handling = Some(process);
-        call_handler(|| handler(&mut node, &mut Applier { world: self, process }));
+        call_handler(handler, &mut node, &mut Applier { world: self, process });
         self.handling = None;
         let slot = &mut self.procs[process].node;
         assert!(slot.is_none(), "an effect restarted the process whose handler made it");
