@@ -3,7 +3,7 @@
 //!
 //! The world runs every handler through `sim::world::call_handler`, builds every process from
 //! its disk in `sim::world::build_process`, and carries out every effect through
-//! `<sim::world::Applier as Effects>::push`, both never inlined and never tail-called (the
+//! `<sim::world::Applier as Effects>::push`, all never inlined and never tail-called (the
 //! bare-model driver has its own `benches::call_handler`). Walking a sample's stack from its
 //! thread's root towards the sampled instruction, the last of those frames decides: below
 //! `call_handler` or `build_process` the time is the process's own, below `push` it is the world's again (a
