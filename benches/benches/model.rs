@@ -31,13 +31,13 @@ fn model(c: &mut Criterion) {
         // Throughput in what one run does: deliveries with a workload, inputs without.
         let mut probe = Direct::start(&spec, 1);
         probe.run_until(end);
-        let per_run = if spec.workload.is_empty() { probe.counts.inputs } else { probe.counts.delivered };
+        let per_run = if spec.workload.is_empty() { probe.counts().inputs } else { probe.counts().delivered };
         group.throughput(Throughput::Elements(per_run));
         group.bench_function(format!("direct/{name}"), |b| {
             b.iter(|| {
                 let mut direct = Direct::start(&spec, 1);
                 direct.run_until(end);
-                direct.counts
+                direct.counts()
             })
         });
         group.bench_function(format!("world/{name}"), |b| b.iter(|| run(&spec, 1, RunOptions::default())));

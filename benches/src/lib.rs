@@ -8,18 +8,25 @@
 //! once; a timer fires at its time. There are no latencies, bandwidth, faults, disks to keep,
 //! history or trace. What a run of it costs is what the model costs for that traffic, which
 //! is the yardstick the whole-run benchmarks are read against (benches/README.md).
+//!
+//! The driver is kept as lean as the model allows, so that it bounds what any driver must add:
+//! it carries out each effect as the handler makes it (like the world's `Applier`), finds a
+//! connection's peer and a process's armed timer in the world's own small maps, and keeps its
+//! timers in a binary heap.
 
 pub mod profile;
 
 use broker_model::broker::Broker;
 use broker_model::client::Client;
-use broker_model::io::CloseReason;
+use broker_model::io::{CloseReason, Effects};
 use broker_model::node::Node;
 use broker_model::zk::server::ZkServer;
 use broker_model::{ConnId, Effect, Input, Observation, Time, TimerId};
+use sim::small_map::{SmallMap, Unordered};
 use sim::topology::{Layout, ProcessKind};
 use sim::Spec;
-use std::collections::{BTreeMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, VecDeque};
 
 /// What a direct run did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -35,19 +42,48 @@ pub struct Counts {
 /// The scenario's processes on an instant network.
 pub struct Direct {
     nodes: Vec<Node>,
+    net: Net,
+}
+
+/// A timer's firing, ordered by (time, the order it was armed in).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Firing {
+    at: Time,
+    order: u64,
+    process: usize,
+    timer: TimerId,
+}
+
+/// Everything but the processes: what the handlers' effects act on.
+struct Net {
     hosts: Vec<broker_model::HostId>,
     now: Time,
     /// Inputs due now, in order.
     ready: VecDeque<(usize, Input)>,
-    /// Timers by (time, order): (process, timer, generation).
-    timers: BTreeMap<(Time, u64), (usize, TimerId, u64)>,
-    armed: Vec<BTreeMap<TimerId, u64>>,
+    /// Timers by (time, order); a firing whose order is no longer its timer's is stale.
+    timers: BinaryHeap<Reverse<Firing>>,
+    /// Each process's armed timers → the order of their live firing.
+    armed: Vec<Unordered<TimerId, u64>>,
     order: u64,
     listeners: BTreeMap<(broker_model::HostId, u16), usize>,
-    /// (process, its id) → (peer process, the peer's id).
-    conns: BTreeMap<(usize, ConnId), (usize, ConnId)>,
+    /// Each process's connections → (peer process, the peer's id).
+    conns: Vec<SmallMap<ConnId, (usize, ConnId)>>,
     next_in: u64,
-    pub counts: Counts,
+    counts: Counts,
+}
+
+/// A handler's effects sink: carries out each effect as the process makes it. Never inlined,
+/// so that a profile tells the driver's time from the handlers' (`profile`).
+struct Wire<'n> {
+    net: &'n mut Net,
+    process: usize,
+}
+
+impl Effects for Wire<'_> {
+    #[inline(never)]
+    fn push(&mut self, effect: Effect) {
+        self.net.apply(self.process, effect);
+    }
 }
 
 impl Direct {
@@ -55,18 +91,21 @@ impl Direct {
     /// world would give them for `seed`.
     pub fn start(spec: &Spec, seed: u64) -> Direct {
         let layout = Layout::build(spec, seed);
+        let processes = layout.processes.len();
         let mut direct = Direct {
             nodes: Vec::new(),
-            hosts: layout.processes.iter().map(|p| p.host).collect(),
-            now: Time::ZERO,
-            ready: VecDeque::new(),
-            timers: BTreeMap::new(),
-            armed: vec![BTreeMap::new(); layout.processes.len()],
-            order: 0,
-            listeners: BTreeMap::new(),
-            conns: BTreeMap::new(),
-            next_in: 0,
-            counts: Counts::default(),
+            net: Net {
+                hosts: layout.processes.iter().map(|p| p.host).collect(),
+                now: Time::ZERO,
+                ready: VecDeque::new(),
+                timers: BinaryHeap::new(),
+                armed: (0..processes).map(|_| Unordered::default()).collect(),
+                order: 0,
+                listeners: BTreeMap::new(),
+                conns: (0..processes).map(|_| SmallMap::default()).collect(),
+                next_in: 0,
+                counts: Counts::default(),
+            },
         };
         for (i, process) in layout.processes.iter().enumerate() {
             let stream = (i as u64) << 32;
@@ -83,94 +122,98 @@ impl Direct {
             });
             direct.nodes.push(node);
         }
-        for i in 0..direct.nodes.len() {
-            let mut fx = Vec::new();
-            call_handler(|| direct.nodes[i].on_start(Time::ZERO, &mut fx));
-            direct.apply(i, &mut fx);
+        for (process, node) in direct.nodes.iter_mut().enumerate() {
+            let fx = &mut Wire { net: &mut direct.net, process };
+            call_handler(|| node.on_start(Time::ZERO, fx));
         }
         direct
     }
 
+    /// What the run did so far.
+    pub fn counts(&self) -> Counts {
+        self.net.counts
+    }
+
     /// Runs until `end` (simulated).
     pub fn run_until(&mut self, end: Time) {
-        let mut fx = Vec::new();
         loop {
-            while let Some((process, input)) = self.ready.pop_front() {
-                self.counts.inputs += 1;
-                let (node, now) = (&mut self.nodes[process], self.now);
-                call_handler(|| node.on_input(now, input, &mut fx));
-                self.apply(process, &mut fx);
+            while let Some((process, input)) = self.net.ready.pop_front() {
+                self.net.counts.inputs += 1;
+                let (node, now) = (&mut self.nodes[process], self.net.now);
+                let fx = &mut Wire { net: &mut self.net, process };
+                call_handler(|| node.on_input(now, input, fx));
             }
-            let Some((&(at, order), &(process, timer, generation))) = self.timers.iter().next() else {
+            let Some(&Reverse(firing)) = self.net.timers.peek() else {
                 return;
             };
-            if at > end {
-                self.now = end;
+            if firing.at > end {
+                self.net.now = end;
                 return;
             }
-            self.timers.remove(&(at, order));
-            self.now = at;
-            if self.armed[process].get(&timer) == Some(&generation) {
-                self.armed[process].remove(&timer);
-                self.ready.push_back((process, Input::Timer { timer }));
+            self.net.timers.pop();
+            self.net.now = firing.at;
+            let armed = &mut self.net.armed[firing.process];
+            if armed.get(&firing.timer) == Some(&firing.order) {
+                armed.remove(&firing.timer);
+                self.net.ready.push_back((firing.process, Input::Timer { timer: firing.timer }));
             }
         }
     }
+}
 
-    fn apply(&mut self, process: usize, fx: &mut Vec<Effect>) {
-        let host = self.hosts[process];
-        for effect in fx.drain(..) {
-            match effect {
-                Effect::Listen { port } => {
-                    self.listeners.entry((host, port)).or_insert(process);
-                }
-                Effect::Unlisten { port } => {
-                    if self.listeners.get(&(host, port)) == Some(&process) {
-                        self.listeners.remove(&(host, port));
-                    }
-                }
-                Effect::Connect { conn, target } => match self.listeners.get(&(target.host, target.port)) {
-                    Some(&peer) => {
-                        self.next_in += 1;
-                        let theirs = ConnId::In(self.next_in);
-                        self.conns.insert((process, conn), (peer, theirs));
-                        self.conns.insert((peer, theirs), (process, conn));
-                        self.ready.push_back((peer, Input::Accepted { conn: theirs, port: target.port }));
-                        self.ready.push_back((process, Input::Connected { conn }));
-                    }
-                    None => self.ready.push_back((
-                        process,
-                        Input::ConnectFailed { conn, error: broker_model::io::ConnectError::Refused },
-                    )),
-                },
-                Effect::Send { conn, message } => {
-                    if let Some(&(peer, theirs)) = self.conns.get(&(process, conn)) {
-                        self.ready.push_back((peer, Input::Received { conn: theirs, message }));
-                    }
-                }
-                Effect::Close { conn } => {
-                    if let Some((peer, theirs)) = self.conns.remove(&(process, conn)) {
-                        self.conns.remove(&(peer, theirs));
-                        self.ready
-                            .push_back((peer, Input::Closed { conn: theirs, reason: CloseReason::Eof }));
-                    }
-                }
-                Effect::SetTimer { timer, at } => {
-                    self.order += 1;
-                    self.armed[process].insert(timer, self.order);
-                    self.timers.insert((at.max(self.now), self.order), (process, timer, self.order));
-                }
-                Effect::CancelTimer { timer } => {
-                    self.armed[process].remove(&timer);
-                }
-                Effect::Append { .. } => {}
-                Effect::Sync { token } => self.ready.push_back((process, Input::Synced { token })),
-                Effect::Observe { observation } => match observation {
-                    Observation::Delivered { .. } => self.counts.delivered += 1,
-                    Observation::SendAcked { .. } => self.counts.acked += 1,
-                    _ => {}
-                },
+impl Net {
+    fn apply(&mut self, process: usize, effect: Effect) {
+        match effect {
+            Effect::Listen { port } => {
+                self.listeners.entry((self.hosts[process], port)).or_insert(process);
             }
+            Effect::Unlisten { port } => {
+                let key = (self.hosts[process], port);
+                if self.listeners.get(&key) == Some(&process) {
+                    self.listeners.remove(&key);
+                }
+            }
+            Effect::Connect { conn, target } => match self.listeners.get(&(target.host, target.port)) {
+                Some(&peer) => {
+                    self.next_in += 1;
+                    let theirs = ConnId::In(self.next_in);
+                    self.conns[process].insert(conn, (peer, theirs));
+                    self.conns[peer].insert(theirs, (process, conn));
+                    self.ready.push_back((peer, Input::Accepted { conn: theirs, port: target.port }));
+                    self.ready.push_back((process, Input::Connected { conn }));
+                }
+                None => self.ready.push_back((
+                    process,
+                    Input::ConnectFailed { conn, error: broker_model::io::ConnectError::Refused },
+                )),
+            },
+            Effect::Send { conn, message } => {
+                if let Some(&(peer, theirs)) = self.conns[process].get(&conn) {
+                    self.ready.push_back((peer, Input::Received { conn: theirs, message }));
+                }
+            }
+            Effect::Close { conn } => {
+                if let Some((peer, theirs)) = self.conns[process].remove(&conn) {
+                    self.conns[peer].remove(&theirs);
+                    self.ready.push_back((peer, Input::Closed { conn: theirs, reason: CloseReason::Eof }));
+                }
+            }
+            Effect::SetTimer { timer, at } => {
+                self.order += 1;
+                let order = self.order;
+                *self.armed[process].entry(timer).or_default() = order;
+                self.timers.push(Reverse(Firing { at: at.max(self.now), order, process, timer }));
+            }
+            Effect::CancelTimer { timer } => {
+                self.armed[process].remove(&timer);
+            }
+            Effect::Append { .. } => {}
+            Effect::Sync { token } => self.ready.push_back((process, Input::Synced { token })),
+            Effect::Observe { observation } => match observation {
+                Observation::Delivered { .. } => self.counts.delivered += 1,
+                Observation::SendAcked { .. } => self.counts.acked += 1,
+                _ => {}
+            },
         }
     }
 }

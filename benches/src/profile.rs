@@ -4,7 +4,7 @@
 //! The world runs every handler through `sim::world::call_handler`, builds every process from
 //! its disk in `sim::world::build_process`, and carries out every effect through
 //! `<sim::world::Applier as Effects>::push`, all never inlined and never tail-called (the
-//! bare-model driver has its own `benches::call_handler`). Walking a sample's stack from its
+//! bare-model driver has its own `benches::call_handler` and `<benches::Wire as Effects>::push`). Walking a sample's stack from its
 //! thread's root towards the sampled instruction, the last of those frames decides: below
 //! `call_handler` or `build_process` the time is the process's own, below `push` it is the world's again (a
 //! send, a timer, an fsync carried out for the handler), and a stack with neither is the
@@ -28,8 +28,11 @@ const ROOTS: [&str; 5] = [
 const PROCESS_CODE: [&str; 3] =
     ["sim::world::call_handler", "sim::world::build_process", "benches::call_handler"];
 
-/// The frame below which it is the world's again.
-const WORLD_CODE: &str = "<sim::world::Applier as broker_model::io::Effects>::push";
+/// Frames below which it is the world's (or the bare-model driver's) again.
+const WORLD_CODE: [&str; 2] = [
+    "<sim::world::Applier as broker_model::io::Effects>::push",
+    "<benches::Wire as broker_model::io::Effects>::push",
+];
 
 fn is_root(frame: &str) -> bool {
     ROOTS
@@ -64,7 +67,7 @@ impl Tally {
         for frame in frames.iter().rev() {
             if PROCESS_CODE.iter().any(|entry| frame.starts_with(entry)) {
                 handler = true;
-            } else if frame.starts_with(WORLD_CODE) {
+            } else if WORLD_CODE.iter().any(|entry| frame.starts_with(entry)) {
                 handler = false;
             }
         }
@@ -177,6 +180,17 @@ model-8e509cea6a
 \t            29d90 __libc_start_main@@GLIBC_2.34
 ";
 
+    /// The direct driver carrying out a handler's send.
+    const DIRECT_EFFECT: &str = "\
+model-8e509cea6a 
+\t          17aa00 alloc::collections::vec_deque::VecDeque<T,A>::grow
+\t          3b2200 <benches::Wire as broker_model::io::Effects>::push
+\t          17bc63 broker_model::broker::Broker::on_input
+\t          3b1db0 benches::call_handler
+\t          3b1000 benches::Direct::run_until
+\t            29d90 __libc_start_main@@GLIBC_2.34
+";
+
     /// The unwinder gave up at once in user code.
     const LONE: &str = "\
 master-crash-0 
@@ -202,6 +216,7 @@ amqsim
         assert_eq!(of(LOOP), Tally { handlers: 0, world: 1, cut: 0, lone: 0, threads: 0 });
         assert_eq!(of(CUT), Tally { handlers: 0, world: 1, cut: 1, lone: 0, threads: 0 });
         assert_eq!(of(DIRECT), Tally { handlers: 1, world: 0, cut: 0, lone: 0, threads: 0 });
+        assert_eq!(of(DIRECT_EFFECT), Tally { handlers: 0, world: 1, cut: 0, lone: 0, threads: 0 });
         assert_eq!(of(LONE), Tally { handlers: 0, world: 1, cut: 1, lone: 1, threads: 0 });
         assert_eq!(of(CLONE), Tally { handlers: 0, world: 1, cut: 1, lone: 0, threads: 0 });
     }

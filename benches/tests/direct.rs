@@ -14,7 +14,7 @@ fn the_direct_driver_elects_replicates_and_delivers_what_the_world_does() {
     assert!(world.violations.is_empty(), "{:?}", world.violations);
     let delivered = world.counts["delivered"];
     assert!(delivered > 5_000, "the world delivered {delivered}");
-    let counts = direct.counts;
+    let counts = direct.counts();
     assert!(
         counts.delivered >= delivered * 9 / 10 && counts.delivered <= delivered * 11 / 10,
         "direct {counts:?} against the world's {delivered} deliveries"

@@ -23,7 +23,7 @@ pub mod outcome;
 mod queue;
 pub mod run;
 pub mod settings;
-mod small_map;
+pub mod small_map;
 pub mod spec;
 pub mod timeline;
 pub mod topology;
