@@ -15,7 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 /// What the ledger knows of one message (by its application key).
 #[derive(Debug, Clone, Default)]
 pub struct Account {
-    /// Index into [`Ledger::dests`]; meaningful once `sent`.
+    /// Index into the ledger's destinations (read it with [`Ledger::dest`]); meaningful once
+    /// `sent`.
     pub dest: u16,
     flags: u8,
     /// Deliveries to the application, all consumers together.

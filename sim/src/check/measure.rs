@@ -11,8 +11,8 @@
 //! - `catch_up_ms:<step>`: from a restart step to that broker catching up as a slave, with
 //!   `transfer_mb:<step>` (what it downloaded) among the measures;
 //! - network bridges, per direction between the groups (`group1->group2`: forwarding from
-//!   group1's master, by its own bridge or by a duplex mirror of group2's): `bridge_outage_ms:
-//!   <dir>`, the longest time after the fault with no forwarder up that ended with one up again;
+//!   group1's master, by its own bridge or by a duplex mirror of group2's):
+//!   `bridge_outage_ms:<dir>`, the longest time after the fault with no forwarder up that ended with one up again;
 //!   `fault_to_bridge_up_ms:<dir>`, from the fault to forwarding again after the fault took it
 //!   down (`bridge_not_reconnected:<dir>` among the measures when it never came back); and
 //!   with `measure_bridge_waits`, `bridge_wait_ms:<connector>@<host>:<port>#<k>`: the k-th gap
