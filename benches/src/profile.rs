@@ -4,10 +4,11 @@
 //! The world runs every handler through `sim::world::call_handler`, builds every process from
 //! its disk in `sim::world::build_process`, and carries out every effect through
 //! `<sim::world::Applier as Effects>::push`, all never inlined and never tail-called (the
-//! bare-model driver has its own `benches::call_handler` and `<benches::Wire as Effects>::push`). Walking a sample's stack from its
-//! thread's root towards the sampled instruction, the last of those frames decides: below
-//! `call_handler` or `build_process` the time is the process's own, below `push` it is the world's again (a
-//! send, a timer, an fsync carried out for the handler), and a stack with neither is the
+//! bare-model driver has its own `benches::call_handler` and `<benches::Wire as
+//! Effects>::push`). Walking a sample's stack from its thread's root towards the sampled
+//! instruction, the last of those frames decides: below `call_handler` or `build_process` the
+//! time is the process's own, below `push` it is the world's again (a send, a timer, an fsync
+//! carried out for the handler), and a stack with neither is the
 //! world's (event loop, network, disk, checkers, start-up, and teardown — dropping the
 //! processes' state included). A stack that was not unwound to its thread's root is counted as
 //! the world's and reported apart, so it can only lower the share.
@@ -97,9 +98,11 @@ impl Tally {
     }
 }
 
-/// Tallies `perf script -F comm,tid,ip,sym` output (the thread id may be left out): a sample
-/// is an unindented line (its thread's name and id) followed by one indented `<address>
-/// <symbol>` line per frame, innermost first.
+/// Tallies `perf script --no-inline -F comm,tid,ip,sym` output (the thread id may be left
+/// out): a sample is an unindented line (its thread's name and id) followed by one indented
+/// `<address> <symbol>` line per frame, innermost first. Without `--no-inline` perf adds the
+/// functions inlined into a frame as frames of their own, and the boundaries must be real
+/// frames.
 pub fn tally(input: impl BufRead) -> std::io::Result<Tally> {
     let mut tally = Tally::default();
     let mut threads = std::collections::BTreeSet::new();

@@ -228,7 +228,8 @@ pub enum Effect {
 /// Where a handler puts what it asks for, in the order it asks. The world carries out each
 /// effect as it is made, before the handler goes on (nothing an effect does reaches back into
 /// the process that made it: connects, packets, fsyncs and timers all answer later, as inputs);
-/// tests and the bare-model benches collect them in a `Vec`.
+/// tests collect them in a `Vec`, and the bare-model driver (`benches::Direct`) carries them
+/// out as the world does.
 pub trait Effects {
     fn push(&mut self, effect: Effect);
 }

@@ -23,6 +23,7 @@ pub mod outcome;
 mod queue;
 pub mod run;
 pub mod settings;
+#[doc(hidden)] // public for the bare-model driver (benches), not an API
 pub mod small_map;
 pub mod spec;
 pub mod timeline;
