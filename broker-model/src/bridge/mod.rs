@@ -26,6 +26,7 @@ use crate::destination::NetworkConsumer;
 use crate::io::{Addr, ConnId};
 use crate::messaging::{BrokerId, BrokerInfo, BrokerPath, ConsumerAdvisory, ConsumerKey, Dest, MsgId};
 use crate::transport::TcpTransport;
+use std::collections::btree_map::Entry;
 use std::collections::{BTreeMap, BTreeSet};
 use std::rc::Rc;
 
@@ -104,9 +105,84 @@ pub struct Forwarder {
     pub remote: BrokerInfo,
     /// Local network consumer id → its demand.
     pub demand: BTreeMap<u32, Demand>,
-    /// Forwards awaiting the remote's response: correlation id → (slot, network consumer, id).
-    pub inflight: BTreeMap<u64, (Dest, u32, MsgId)>,
+    /// Forwards awaiting the remote's response.
+    pub inflight: Inflight,
     pub last_corr: u64,
+}
+
+/// A forwarder's forwards awaiting the remote's response: correlation id → (slot, network
+/// consumer, message id), and per network consumer its slot and how many it has in flight, so
+/// that "has this consumer forwards in flight" (`waitForCompletion`) and the invariants do not
+/// walk every forward.
+#[derive(Debug, Clone, Default)]
+pub struct Inflight {
+    forwards: BTreeMap<u64, (Dest, u32, MsgId)>,
+    by_consumer: BTreeMap<u32, (Dest, usize)>,
+}
+
+impl Inflight {
+    pub fn insert(&mut self, corr: u64, slot: Dest, consumer: u32, id: MsgId) {
+        let previous = self.forwards.insert(corr, (slot, consumer, id));
+        assert!(previous.is_none(), "correlation id {corr} forwarded twice");
+        let (consumer_slot, count) = self.by_consumer.entry(consumer).or_insert((slot, 0));
+        assert!(*consumer_slot == slot, "network consumer {consumer} forwards from two slots");
+        *count += 1;
+    }
+
+    /// The forward `corr` was answered: (slot, network consumer, message id).
+    pub fn remove(&mut self, corr: u64) -> Option<(Dest, u32, MsgId)> {
+        let forward = self.forwards.remove(&corr)?;
+        let Entry::Occupied(mut entry) = self.by_consumer.entry(forward.1) else {
+            panic!("a forward in flight not counted for its consumer");
+        };
+        entry.get_mut().1 -= 1;
+        if entry.get().1 == 0 {
+            entry.remove();
+        }
+        Some(forward)
+    }
+
+    /// Whether network consumer `consumer` has forwards awaiting a response.
+    pub fn has_consumer(&self, consumer: u32) -> bool {
+        self.by_consumer.contains_key(&consumer)
+    }
+
+    /// The network consumers with forwards in flight, and their slots.
+    pub fn consumers(&self) -> impl Iterator<Item = (u32, &Dest)> {
+        self.by_consumer.iter().map(|(consumer, (slot, _))| (*consumer, slot))
+    }
+
+    /// The forwards, by correlation id.
+    pub fn values(&self) -> impl Iterator<Item = &(Dest, u32, MsgId)> {
+        self.forwards.values()
+    }
+
+    pub fn len(&self) -> usize {
+        self.forwards.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.forwards.is_empty()
+    }
+
+    /// The per-consumer counts add up to the forwards (each kept by `insert` and `remove`
+    /// only); `full_check` compares them entry by entry.
+    pub fn invariants(&self) {
+        let counted: usize = self.by_consumer.values().map(|(_, count)| *count).sum();
+        assert_eq!(counted, self.forwards.len(), "forwards in flight miscounted per consumer");
+    }
+
+    /// Every forward against its consumer's count and slot: O(forwards), for tests.
+    #[cfg(test)]
+    pub fn full_check(&self) {
+        let mut by_consumer: BTreeMap<u32, (Dest, usize)> = BTreeMap::new();
+        for (slot, consumer, _) in self.forwards.values() {
+            let (consumer_slot, count) = by_consumer.entry(*consumer).or_insert((*slot, 0));
+            assert_eq!(consumer_slot, slot);
+            *count += 1;
+        }
+        assert_eq!(by_consumer, self.by_consumer);
+    }
 }
 
 /// What a consumer advisory asks of a forwarder.
@@ -135,7 +211,7 @@ impl Forwarder {
             local,
             remote,
             demand: BTreeMap::new(),
-            inflight: BTreeMap::new(),
+            inflight: Inflight::default(),
             last_corr: 0,
         }
     }
@@ -241,9 +317,13 @@ impl Forwarder {
     }
 
     pub fn invariants(&self) {
-        for (slot, consumer, _) in self.inflight.values() {
+        self.inflight.invariants();
+        // Every forward in flight belongs to a network consumer the bridge runs, on that
+        // consumer's slot: checked per consumer (each has one slot, `Inflight::insert`), not
+        // per forward, since thousands can be in flight behind a partition.
+        for (consumer, slot) in self.inflight.consumers() {
             assert!(
-                self.demand.get(consumer).is_some_and(|d| d.slot == *slot),
+                self.demand.get(&consumer).is_some_and(|d| d.slot == *slot),
                 "a forward in flight for a consumer the bridge does not run"
             );
         }

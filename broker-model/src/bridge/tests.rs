@@ -147,3 +147,79 @@ fn a_network_consumer_stands_for_its_remote_consumer_and_those_behind_it() {
     assert!(f.suppresses_duplicates(&Dest::Topic("t".into())));
     assert!(!f.suppresses_duplicates(&Dest::Queue("q".into())));
 }
+
+fn demand_on(slot: Dest) -> Demand {
+    Demand { slot, dest: slot, remote_consumers: [7].into(), is_static: false, closing: false }
+}
+
+#[test]
+fn forwards_in_flight_for_running_consumers_hold() {
+    let mut f = forwarder(config());
+    f.demand.insert(1, demand_on(Dest::Queue("orders".into())));
+    f.demand.insert(2, demand_on(Dest::Queue("backlog".into())));
+    f.inflight.insert(1, Dest::Queue("orders".into()), 1, MsgId { producer: 1, seq: 1 });
+    f.inflight.insert(2, Dest::Queue("backlog".into()), 2, MsgId { producer: 1, seq: 2 });
+    f.inflight.insert(3, Dest::Queue("orders".into()), 1, MsgId { producer: 1, seq: 3 });
+    f.invariants();
+    assert!(f.inflight.has_consumer(1) && f.inflight.has_consumer(2));
+    f.inflight.remove(2);
+    assert!(!f.inflight.has_consumer(2));
+    f.invariants();
+}
+
+#[test]
+#[should_panic(expected = "a forward in flight for a consumer the bridge does not run")]
+fn a_forward_in_flight_for_a_consumer_without_demand_is_caught() {
+    let mut f = forwarder(config());
+    f.demand.insert(1, demand_on(Dest::Queue("orders".into())));
+    f.inflight.insert(1, Dest::Queue("orders".into()), 1, MsgId { producer: 1, seq: 1 });
+    // The bug `waitForCompletion` guards against: the network consumer goes while its
+    // forwards are still in flight.
+    f.demand.remove(&1);
+    f.invariants();
+}
+
+#[test]
+#[should_panic(expected = "a forward in flight for a consumer the bridge does not run")]
+fn a_forward_in_flight_from_another_slot_than_its_consumers_is_caught() {
+    let mut f = forwarder(config());
+    f.demand.insert(1, demand_on(Dest::Queue("orders".into())));
+    f.inflight.insert(1, Dest::Queue("backlog".into()), 1, MsgId { producer: 1, seq: 1 });
+    f.invariants();
+}
+
+#[test]
+#[should_panic(expected = "forwards from two slots")]
+fn a_network_consumer_forwards_from_one_slot() {
+    let mut inflight = Inflight::default();
+    inflight.insert(1, Dest::Queue("orders".into()), 1, MsgId { producer: 1, seq: 1 });
+    inflight.insert(2, Dest::Queue("backlog".into()), 1, MsgId { producer: 1, seq: 2 });
+}
+
+proptest::proptest! {
+    /// The per-consumer counts follow every insert and removal: `has_consumer` answers what a
+    /// walk of every forward would, and the counts match the forwards entry by entry.
+    #[test]
+    fn the_counts_per_consumer_follow_the_forwards(
+        ops in proptest::collection::vec((proptest::bool::ANY, 0u64..40, 0u32..4), 1..200),
+    ) {
+        let slot = |consumer: u32| Dest::Queue(["a", "b", "c", "d"][consumer as usize].into());
+        let mut inflight = Inflight::default();
+        let mut naive: BTreeMap<u64, u32> = BTreeMap::new();
+        for (insert, corr, consumer) in ops {
+            if insert && !naive.contains_key(&corr) {
+                inflight.insert(corr, slot(consumer), consumer, MsgId { producer: 1, seq: corr });
+                naive.insert(corr, consumer);
+            } else {
+                let removed = inflight.remove(corr).map(|(_, c, _)| c);
+                proptest::prop_assert_eq!(removed, naive.remove(&corr));
+            }
+            inflight.invariants();
+            inflight.full_check();
+            for c in 0..4 {
+                proptest::prop_assert_eq!(inflight.has_consumer(c), naive.values().any(|n| *n == c));
+            }
+            proptest::prop_assert_eq!(inflight.len(), naive.len());
+        }
+    }
+}

@@ -511,7 +511,7 @@ fn on_advisory(master: &mut MasterStore, conn: ConnId, advisory: &ConsumerAdviso
 /// or once its forwards in flight are answered.
 fn withdraw_demand(master: &mut MasterStore, conn: ConnId, consumer: u32, fx: &mut dyn Effects) {
     let forwarder = forwarder_mut(master, conn);
-    if !forwarder.inflight.values().any(|(_, c, _)| *c == consumer) {
+    if !forwarder.inflight.has_consumer(consumer) {
         let demand = forwarder.demand.remove(&consumer).expect("a demand");
         remove_network_consumer(master, demand.slot, consumer, fx);
     } else {
@@ -643,9 +643,9 @@ fn add_network_consumer(
 /// The remote stored a forward: the local copy is acked (and its store record removed).
 fn on_forward_response(master: &mut MasterStore, conn: ConnId, corr: u64, fx: &mut dyn Effects) {
     let Some(forwarder) = master.network.forwarder(conn) else { return };
-    let Some((slot, consumer, id)) = forwarder.inflight.remove(&corr) else { return };
+    let Some((slot, consumer, id)) = forwarder.inflight.remove(corr) else { return };
     let closing = forwarder.demand.get(&consumer).is_some_and(|d| d.closing)
-        && !forwarder.inflight.values().any(|(_, c, _)| *c == consumer);
+        && !forwarder.inflight.has_consumer(consumer);
     if let Some(msg) = master.destinations.queue(&slot).ack(consumer, id) {
         if let Some(op) = consumed_op(master, &slot, &msg) {
             master.writer.queue.push_back(Pending { op, sync: false, reply: None });
@@ -672,7 +672,7 @@ pub(super) fn forward(master: &mut MasterStore, delivery: Delivery, fx: &mut dyn
     let sync = (msg.persistent || forwarder.config.always_sync_send) && !acks_early;
     let corr = sync.then(|| forwarder.next_corr());
     if let Some(corr) = corr {
-        forwarder.inflight.insert(corr, (slot, delivery.consumer, id));
+        forwarder.inflight.insert(corr, slot, delivery.consumer, id);
     }
     fx.push(Effect::Send { conn: delivery.conn, message: Message::ToBroker(ToBroker::Send { msg, corr }) });
     fx.push(Effect::Observe { observation: Observation::Forwarded { key, dest, hops } });
