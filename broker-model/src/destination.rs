@@ -99,6 +99,11 @@ pub struct ConsumerView {
 pub struct Queue {
     /// Ready messages by store order.
     pending: BTreeMap<u64, Queued>,
+    /// Ready messages that no consumer takes (network consumers only, whose filters refuse
+    /// them), set aside by a dispatch so that the next ones do not walk them again: they would
+    /// be skipped until the consumers change, and go back to `pending` when they do. Without
+    /// it a queue holding stuck messages costs every dispatch a walk over all of them.
+    parked: BTreeMap<u64, Queued>,
     /// Dispatched, not yet acked: id → (order, consumer).
     inflight: BTreeMap<MsgId, (u64, u32, Queued)>,
     consumers: BTreeMap<u32, Sub>,
@@ -109,11 +114,14 @@ pub struct Queue {
     audit: Audit,
     /// How many consumers are network consumers, whose filter can refuse a message.
     filtered: usize,
+    /// Tests only: never park, to compare dispatch with and without parking.
+    #[cfg(test)]
+    no_park: bool,
 }
 
 impl Queue {
     pub fn len(&self) -> usize {
-        self.pending.len() + self.inflight.len()
+        self.pending.len() + self.parked.len() + self.inflight.len()
     }
 
     pub fn is_empty(&self) -> bool {
@@ -122,7 +130,9 @@ impl Queue {
 
     /// Every message held (pending or in flight), for the final accounting.
     pub fn messages(&self) -> impl Iterator<Item = &Msg> {
-        self.pending.values().map(|q| &q.msg).chain(self.inflight.values().map(|(_, _, q)| &q.msg))
+        let mut ready: Vec<(&u64, &Queued)> = self.pending.iter().chain(&self.parked).collect();
+        ready.sort_unstable_by_key(|(order, _)| **order);
+        ready.into_iter().map(|(_, q)| &q.msg).chain(self.inflight.values().map(|(_, _, q)| &q.msg))
     }
 
     /// Adds a stored (or non-persistent) message. Returns false if the audit rejects it as a
@@ -149,6 +159,7 @@ impl Queue {
 
     fn insert_consumer(&mut self, conn: ConnId, info: ConsumerInfo, network: Option<NetworkConsumer>) {
         self.remove_consumer(info.consumer);
+        self.unpark();
         let priority = network.as_ref().map_or(info.priority as i32, |n| n.priority);
         self.filtered += network.is_some() as usize;
         let sub = Sub {
@@ -216,6 +227,7 @@ impl Queue {
     /// Removes a consumer; its unacked messages go back in order with `redelivered + 1`.
     pub fn remove_consumer(&mut self, consumer: u32) {
         let Some(sub) = self.consumers.remove(&consumer) else { return };
+        self.unpark();
         self.filtered -= sub.network.is_some() as usize;
         for id in sub.inflight {
             if let Some((order, _, mut queued)) = self.inflight.remove(&id) {
@@ -263,18 +275,56 @@ impl Queue {
     /// With network consumers a message no consumer takes (one that came from every bridge's
     /// remote, or crossed `messageTTL` brokers) waits for a local consumer while those behind
     /// it go on (`Queue.doActualDispatch` skips what no subscription matches).
+    ///
+    /// A message no consumer takes, room or not, is parked: every later dispatch would skip it
+    /// until the consumers change (a consumer's filter is fixed while it lives).
     fn dispatch_filtered(&mut self, out: &mut Vec<Delivery>, consumed: &mut Vec<Msg>) {
         let mut from = 0;
         loop {
-            let next = self.pending.range(from..).find_map(|(order, q)| {
-                if !self.consumers.values().any(|s| s.has_room()) {
-                    return Some(None);
+            if !self.consumers.values().any(|s| s.has_room()) {
+                return;
+            }
+            let Some((&order, q)) = self.pending.range(from..).next() else { return };
+            match self.choose(&q.msg) {
+                Some(consumer) => self.hand(order, consumer, out, consumed),
+                None if self.parks() && !self.consumers.values().any(|s| s.takes(&q.msg)) => {
+                    let queued = self.pending.remove(&order).expect("pending");
+                    self.parked.insert(order, queued);
                 }
-                self.choose(&q.msg).map(|c| Some((*order, c)))
-            });
-            let Some(Some((order, consumer))) = next else { return };
-            self.hand(order, consumer, out, consumed);
+                None => {}
+            }
             from = order + 1;
+        }
+    }
+
+    #[cfg(not(test))]
+    fn parks(&self) -> bool {
+        true
+    }
+
+    #[cfg(test)]
+    fn parks(&self) -> bool {
+        !self.no_park
+    }
+
+    /// The consumers change: parked messages may be taken now.
+    fn unpark(&mut self) {
+        if !self.parked.is_empty() {
+            self.pending.append(&mut self.parked);
+        }
+    }
+
+    /// A parked message is one no consumer takes (by construction: parked only when none
+    /// does, and every change of the consumers unparks all). O(parked × consumers), so tests
+    /// only: checked after every input it would bring back the walk parking saves.
+    #[cfg(test)]
+    fn parked_invariants(&self) {
+        for queued in self.parked.values() {
+            assert!(
+                !self.consumers.values().any(|s| s.takes(&queued.msg)),
+                "a parked message {} that a consumer takes",
+                queued.msg.id
+            );
         }
     }
 
@@ -581,5 +631,131 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// A broker path through `brokers` (ids 2 and 3 are the bridges' remotes below).
+    fn routed(seq: u64, brokers: &[u64]) -> Msg {
+        let mut m = msg(seq);
+        for id in brokers {
+            m.path = m.path.with(crate::messaging::BrokerId(*id));
+        }
+        m
+    }
+
+    #[derive(Debug, Clone)]
+    enum NetOp {
+        /// A message that came through none, one or both remotes.
+        Send {
+            through: u8,
+        },
+        /// A network consumer forwarding to remote 2 or 3 (refusing what came through it), or
+        /// a local consumer.
+        Subscribe {
+            consumer: u32,
+            remote: Option<u64>,
+            prefetch: u32,
+        },
+        Unsubscribe {
+            consumer: u32,
+        },
+        Ack {
+            consumer: u32,
+            nth: usize,
+        },
+    }
+
+    fn net_op() -> impl proptest::strategy::Strategy<Value = NetOp> {
+        use proptest::prelude::*;
+        prop_oneof![
+            4 => (0u8..4).prop_map(|through| NetOp::Send { through }),
+            1 => (1u32..5, prop_oneof![Just(None), Just(Some(2u64)), Just(Some(3u64))], 1u32..4)
+                .prop_map(|(consumer, remote, prefetch)| NetOp::Subscribe { consumer, remote, prefetch }),
+            1 => (1u32..5).prop_map(|consumer| NetOp::Unsubscribe { consumer }),
+            3 => (1u32..5, 0usize..3).prop_map(|(consumer, nth)| NetOp::Ack { consumer, nth }),
+        ]
+    }
+
+    proptest::proptest! {
+        /// Parking what no consumer takes changes nothing a queue does: the same operations on
+        /// a queue that never parks dispatch the same messages to the same consumers, hold the
+        /// same messages in the same order, and every parked message is one no consumer takes.
+        #[test]
+        fn parking_refused_messages_dispatches_exactly_what_walking_them_does(
+            ops in proptest::collection::vec(net_op(), 1..150),
+        ) {
+            let mut parking = Queue::default();
+            let mut walking = Queue { no_park: true, ..Queue::default() };
+            let mut sent = 0;
+            for op in ops {
+                for q in [&mut parking, &mut walking] {
+                    match &op {
+                        NetOp::Send { through } => {
+                            let brokers: &[u64] = match through { 0 => &[], 1 => &[2], 2 => &[3], _ => &[2, 3] };
+                            q.enqueue(routed(sent + 1, brokers));
+                        }
+                        NetOp::Subscribe { consumer: id, remote, prefetch } => {
+                            let info = consumer(*id, *prefetch, 0);
+                            let conn = ConnId::In(*id as u64);
+                            match remote {
+                                None => q.add_consumer(conn, info),
+                                Some(remote) => {
+                                    let network = NetworkConsumer {
+                                        path: Default::default(),
+                                        remote: crate::messaging::BrokerId(*remote),
+                                        message_ttl: 4,
+                                        priority: 0,
+                                        ids: Vec::new(),
+                                    };
+                                    q.add_network_consumer(conn, info, network);
+                                }
+                            }
+                        }
+                        NetOp::Unsubscribe { consumer } => q.remove_consumer(*consumer),
+                        NetOp::Ack { consumer, nth } => {
+                            let id = q.consumers.get(consumer).and_then(|s| s.inflight.iter().nth(*nth).copied());
+                            if let Some(id) = id {
+                                q.ack(*consumer, id);
+                            }
+                        }
+                    }
+                }
+                if matches!(op, NetOp::Send { .. }) {
+                    sent += 1;
+                }
+                let (a, a_consumed) = parking.dispatch();
+                let (b, b_consumed) = walking.dispatch();
+                let to = |out: &[Delivery]| out.iter().map(|d| (d.consumer, d.msg.id, d.redelivered)).collect::<Vec<_>>();
+                proptest::prop_assert_eq!(to(&a), to(&b));
+                proptest::prop_assert_eq!(a_consumed, b_consumed);
+                proptest::prop_assert_eq!(parking.len(), walking.len());
+                let held = |q: &Queue| q.messages().map(|m| m.id).collect::<Vec<_>>();
+                proptest::prop_assert_eq!(held(&parking), held(&walking));
+                proptest::prop_assert!(walking.parked.is_empty());
+                parking.parked_invariants();
+            }
+        }
+    }
+
+    #[test]
+    fn a_message_no_consumer_takes_is_parked_until_the_consumers_change() {
+        let mut q = Queue::default();
+        let network = NetworkConsumer {
+            path: Default::default(),
+            remote: crate::messaging::BrokerId(2),
+            message_ttl: 4,
+            priority: 0,
+            ids: Vec::new(),
+        };
+        q.add_network_consumer(ConnId::In(1), consumer(1, 10, 0), network);
+        assert!(q.enqueue(routed(1, &[2])));
+        assert!(q.enqueue(routed(2, &[])));
+        let (out, _) = q.dispatch();
+        assert_eq!(out.iter().map(|d| d.msg.id.seq).collect::<Vec<_>>(), vec![2]);
+        assert_eq!((q.pending.len(), q.parked.len()), (0, 1));
+        // A local consumer takes anything: the parked message goes to it.
+        q.add_consumer(ConnId::In(2), consumer(2, 10, 0));
+        assert_eq!((q.pending.len(), q.parked.len()), (1, 0));
+        let (out, _) = q.dispatch();
+        assert_eq!(out.iter().map(|d| (d.consumer, d.msg.id.seq)).collect::<Vec<_>>(), vec![(2, 1)]);
     }
 }

@@ -153,3 +153,19 @@ fn the_one_group_bench_scenarios_are_their_builtins_on_one_group() {
         assert_eq!(one, builtin, "{name}: only the topology may differ");
     }
 }
+
+/// benches/scenarios/stuck-messages-dispatching.toml measures dispatch on a queue that holds
+/// stuck messages (docs/performance.md): it must keep doing so — messages from group2 stuck at
+/// group1's head while group1's producer keeps the queue dispatching to the bridge — and pass.
+#[test]
+fn the_stuck_dispatch_bench_scenario_keeps_messages_stuck_while_the_queue_dispatches() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../benches/scenarios/stuck-messages-dispatching.toml");
+    let text = std::fs::read_to_string(path).expect("the bench scenario");
+    let spec = scenarios::format::parse(path, &text).expect("it parses");
+    let outcome = run(&spec, 0, RunOptions::default());
+    assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
+    assert!(outcome.counts["stuck"] >= 200, "{:?}", outcome.counts);
+    // group1's own messages (producer1, 20 msg/s from 70 s to 220 s, after group1's consumer
+    // died) all cross the bridge, each a dispatch on the queue holding the stuck ones.
+    assert!(outcome.counts["forwarded"] >= 3_000, "{:?}", outcome.counts);
+}
