@@ -164,7 +164,8 @@ fn the_stuck_dispatch_bench_scenario_keeps_messages_stuck_while_the_queue_dispat
     let spec = scenarios::format::parse(path, &text).expect("it parses");
     let outcome = run(&spec, 0, RunOptions::default());
     assert!(outcome.violations.is_empty(), "{:?}", outcome.violations);
-    assert!(outcome.counts["stuck"] >= 200, "{:?}", outcome.counts);
+    // ~650 stuck with seed 0: every later dispatch on the queue passes them.
+    assert!(outcome.counts["stuck"] >= 500, "{:?}", outcome.counts);
     // group1's own messages (producer1, 20 msg/s from 70 s to 220 s, after group1's consumer
     // died) all cross the bridge, each a dispatch on the queue holding the stuck ones.
     assert!(outcome.counts["forwarded"] >= 3_000, "{:?}", outcome.counts);
