@@ -157,14 +157,6 @@ impl Inflight {
         self.forwards.values()
     }
 
-    pub fn len(&self) -> usize {
-        self.forwards.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.forwards.is_empty()
-    }
-
     /// The per-consumer counts add up to the forwards (each kept by `insert` and `remove`
     /// only); `full_check` compares them entry by entry.
     pub fn invariants(&self) {
